@@ -1,0 +1,13 @@
+"""The instructor's solution for every part of the course (never shipped to students).
+
+Shapes, stated once and used in every docstring and shape comment:
+
+    N  batch size (rows of a mini-batch or of a whole split)
+    D  inputs per example (784 = 28·28 for MNIST, flattened)
+    H  hidden units (H1, H2, … per layer in the deep net)
+    C  classes (10)
+
+Parts: :mod:`reference.perceptron` (Part 1), :mod:`reference.shallow` (Part 2),
+:mod:`reference.deep` (Part 3), :mod:`reference.cnn` (Part 4). Data: :mod:`reference.data`.
+Training helpers shared by the parts: :mod:`reference.training`. CLI: ``python -m reference``.
+"""
