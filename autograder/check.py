@@ -102,6 +102,7 @@ def matches(reference: Callable[..., Any], argnames: tuple[str, ...], *,
         expected = reference(*(realize(a, lookup) for a in args))
         compare_outputs(ctx.call(ctx.function, *args), expected, outputs, **tolerance)
 
+    prop.argnames = argnames  # type: ignore[attr-defined]  # what a counterexample shows
     return prop
 
 
@@ -143,6 +144,12 @@ def run_check(check: Check, submission: Submission, assignment: Assignment,
         return result(PASSED)
 
     captured: dict[str, Any] = {}
+    shown = getattr(prop, "argnames", None)
+
+    def shows(example):
+        if shown and isinstance(example, dict):
+            return readable({k: example[k] for k in shown if k in example})
+        return readable(example)
 
     @hsettings(profiles.profile(profile))
     @given(check.strategy)
@@ -156,15 +163,15 @@ def run_check(check: Check, submission: Submission, assignment: Assignment,
     try:
         search()
     except Mismatch as m:
-        return result(FAILED, m.message, readable(captured.get("example")), **m.details)
+        return result(FAILED, m.message, shows(captured.get("example")), **m.details)
     except StudentRaised as e:
-        return _raised(result, e, captured.get("example"))
+        return _raised(result, e, shows(captured.get("example")))
     except Flaky:
         failure = captured.get("failure")
         return result(FAILED, "your function gave different results for the same input "
                               f"(is it random, or does it keep state between calls?) "
                               f"{getattr(failure, 'message', failure) or ''}".strip(),
-                      readable(captured.get("example")))
+                      shows(captured.get("example")))
     except Exception as e:  # noqa: BLE001 - a fault of the check itself: say so, do not crash
         return result(ERROR, f"the check could not run: {type(e).__name__}: {e}")
     return result(PASSED)
@@ -177,7 +184,7 @@ def run_assignment(assignment: Assignment, submission: Submission, profile: str 
 def _raised(result, e: StudentRaised, example) -> CheckResult:
     if e.not_implemented:
         return result(NOT_IMPLEMENTED, f"{e.function} is not implemented yet")
-    return result(FAILED, f"{e.function} raised {e.exc_type}: {e.text}", readable(example),
+    return result(FAILED, f"{e.function} raised {e.exc_type}: {e.text}", example,
                   exception=e.exc_type)
 
 

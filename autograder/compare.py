@@ -74,14 +74,15 @@ def assert_close(got: Any, expected: torch.Tensor, name: str, *, rtol: float = R
     if e.numel() and bool((diff > allowed).any()):
         flat = int((diff - allowed).flatten().argmax())
         where = _index(flat, e.shape)
-        rel = diff / e.abs().clamp_min(1e-12)
+        nonzero = e.abs() > 1e-6
+        rel = float((diff[nonzero] / e.abs()[nonzero]).max()) if nonzero.any() else None
+        rel_text = f", largest relative difference {rel:.3g}" if rel is not None else ""
+        at = f" at index {where}" if where else ""
         raise Mismatch(
-            f"{name} differs from the expected value: at index {where} expected "
-            f"{float(e.flatten()[flat]):.6g}, got {float(g.flatten()[flat]):.6g} "
-            f"(largest absolute difference {float(diff.max()):.3g}, "
-            f"largest relative difference {float(rel.max()):.3g})",
+            f"{name} differs from the expected value:{at} expected {float(e.flatten()[flat]):.6g}, "
+            f"got {float(g.flatten()[flat]):.6g} (largest absolute difference {float(diff.max()):.3g}{rel_text})",
             where=where, expected=round(float(e.flatten()[flat]), 6), got=round(float(g.flatten()[flat]), 6),
-            max_abs_diff=float(diff.max()), max_rel_diff=float(rel.max()),
+            max_abs_diff=float(diff.max()), max_rel_diff=rel,
         )
 
 
@@ -89,7 +90,7 @@ def compare_outputs(got: Any, expected: Any, names: Mapping[str, str] | None = N
     """Compare flattened outputs; ``names`` maps the paths to compare to readable names
     (default: every path of ``expected``)."""
     got_flat, exp_flat = flatten(got), flatten(expected)
-    names = names or {path: (path or "the output") for path in exp_flat}
+    names = names or {path: (path or "the result") for path in exp_flat}
     for path, name in names.items():
         if path not in got_flat:
             shape = "a tuple" if path and path[0].isdigit() else ("a dict" if path else "a tensor")

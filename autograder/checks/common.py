@@ -43,4 +43,5 @@ def does_not_mutate(argnames: tuple[str, ...]):
                                        f"it must return new tensors and leave its arguments unchanged",
                                        mutated=where)
 
+    prop.argnames = argnames  # type: ignore[attr-defined]
     return prop

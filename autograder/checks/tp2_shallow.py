@@ -1,0 +1,107 @@
+"""Hidden checks of ``tp2_shallow``: one sigmoid hidden layer, linear output, squared error,
+hand-written backprop (no autograd, no nn).
+
+Notebook API (the reference's, :mod:`reference.shallow`): ``sigmoid(a)``,
+``sigmoid_derivative(h)`` (= h(1 − h) given h = σ(a)), ``forward(params, x) -> (y, cache)``,
+``loss(y, t)``, ``output_delta(y, t)``, ``hidden_delta(delta2, W2, h)``,
+``backward(params, cache, t) -> grads`` keyed like params, ``update(params, grads, lr)``;
+params ``{"W1": (D, H), "b1": (H,), "W2": (H, C), "b2": (C,)}``, cache ``ShallowCache(x, h, y)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import strategies as st
+
+from autograder import strategies as S
+from autograder.check import Assignment, Check, Context, matches
+from autograder.checks.common import does_not_mutate, forbidden_api_check
+from autograder.compare import Mismatch, assert_plain_tensor
+from autograder.forbidden import NO_AUTOGRAD_NO_NN
+from autograder.submission import Struct
+from reference import shallow as ref
+
+TYPES = {"ShallowCache": ref.ShallowCache}
+KEYS = ("W1", "b1", "W2", "b2")
+GRAD_NAMES = {k: f"the gradient for {k}" for k in KEYS}
+
+
+@st.composite
+def cases(draw, *, batch=S.BATCH, dtype=torch.float32):
+    """params like an initialisation, x in [0, 1], one-hot t, the cache of the true forward,
+    its deltas and gradients (as arguments for the later stages), a learning rate."""
+    n, d, h, c = draw(S.dims(batch=batch))
+    params = {"W1": draw(S.weights(d, h, dtype)), "b1": draw(S.biases(d, h, dtype)),
+              "W2": draw(S.weights(h, c, dtype)), "b2": draw(S.biases(h, c, dtype))}
+    x, t = draw(S.inputs(n, d, dtype)), draw(S.one_hot_targets(n, c, dtype))
+    y, cache = ref.forward(params, x)
+    delta2 = ref.output_delta(y, t)
+    return {
+        "params": params, "x": x, "t": t, "lr": draw(S.learning_rates()),
+        "cache": Struct("ShallowCache", tuple(cache)), "y": y, "h": cache.h, "delta2": delta2,
+        "W2": params["W2"], "grads": ref.backward(params, cache, t),
+    }
+
+
+def _keep(*names):
+    return lambda ex: {k: ex[k] for k in names}
+
+
+def step_lowers_loss(ctx: Context, ex) -> None:
+    """A small step along −(your gradient) lowers the loss, to first order: the gradient points
+    uphill. Compares the directional derivative with the true one's sign."""
+    params, cache, t = ex["params"], ex["cache"], ex["t"]
+    grads = ctx.call("backward", params, cache, t)
+    if not isinstance(grads, dict) or set(grads) != set(KEYS):
+        raise Mismatch(f"backward should return a dict with the keys {', '.join(KEYS)}")
+    true = ref.backward(params, ref.ShallowCache(*cache.fields), t)
+    along = sum(float((assert_plain_tensor(grads[k], GRAD_NAMES[k]).double() * true[k].double()).sum()) for k in KEYS)
+    norm = sum(float(true[k].double().pow(2).sum()) for k in KEYS)
+    if norm > 1e-10 and along <= 0:
+        raise Mismatch("a small step along minus your gradient does not lower the loss: your gradients "
+                       "point downhill (check the signs of δ and of the update)", inner_product=along)
+
+
+def sigmoid_in_range(ctx: Context, ex) -> None:
+    """σ(a) stays in [0, 1] and is finite even for large |a| (no overflow)."""
+    got = assert_plain_tensor(ctx.call("sigmoid", ex["a"]), "sigmoid's result")
+    if not torch.isfinite(got).all() or (got < 0).any() or (got > 1).any():
+        raise Mismatch("sigmoid returned values outside [0, 1] or NaN/inf for large inputs")
+
+
+BACKWARD = ("params", "cache", "t")
+ASSIGNMENT = Assignment(
+    name="tp2_shallow",
+    policy=NO_AUTOGRAD_NO_NN,
+    functions=("sigmoid", "sigmoid_derivative", "forward", "loss", "output_delta", "hidden_delta",
+               "backward", "update"),
+    checks=(
+        Check("matches_reference", "sigmoid", "sigmoid computes 1 / (1 + exp(−a))",
+              matches(ref.sigmoid, ("a",)), S.dims().flatmap(lambda d: S.pre_activations((d.N, d.H))).map(
+                  lambda a: {"a": a}), points=1),
+        Check("saturates", "sigmoid", "sigmoid stays in [0, 1] for large inputs", sigmoid_in_range,
+              st.just({"a": torch.tensor([[-500.0, -50.0, 0.0, 50.0, 500.0]])}), points=0.5),
+        Check("matches_reference", "sigmoid_derivative", "sigmoid_derivative(h) = h (1 − h), from the activation",
+              matches(ref.sigmoid_derivative, ("h",)), cases().map(_keep("h")), points=1),
+        Check("matches_reference", "forward", "forward returns y and the cache (x, h, y)",
+              matches(ref.forward, ("params", "x"), outputs={"0": "y", "1.1": "the cached h"}),
+              cases(), points=2),
+        Check("matches_reference", "loss", "loss = 1/N Σ ½ Σ (t − y)²",
+              matches(ref.loss, ("y", "t")), cases(), points=1),
+        Check("matches_reference", "output_delta", "δ2 = t − y2", matches(ref.output_delta, ("y", "t")),
+              cases(), points=1),
+        Check("matches_reference", "hidden_delta", "δ1 = y1 (1 − y1) · (δ2 W2ᵀ)",
+              matches(ref.hidden_delta, ("delta2", "W2", "h")), cases(), points=1),
+        Check("matches_reference", "backward", "backward returns the gradient of the loss for every parameter",
+              matches(ref.backward, BACKWARD, outputs=GRAD_NAMES, reference_types=TYPES), cases(), points=3),
+        Check("descent_direction", "backward", "a small step along −gradient lowers the loss",
+              step_lowers_loss, cases(), points=1, hidden=False),
+        Check("no_mutation", "backward", "backward leaves its arguments unchanged",
+              does_not_mutate(BACKWARD), cases(), points=0.5),
+        Check("matches_reference", "update", "update returns params − η · grads",
+              matches(ref.update, ("params", "grads", "lr")), cases(), points=1),
+        Check("no_mutation", "update", "update leaves its arguments unchanged",
+              does_not_mutate(("params", "grads", "lr")), cases(), points=0.5),
+        forbidden_api_check(points=1),
+    ),
+)

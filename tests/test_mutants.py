@@ -1,0 +1,337 @@
+"""Mutation suite: bugs students really make, each killed by a named check with a specific message;
+correct variants (loops, float64, other but equivalent formulas) pass every check.
+
+A mutant is the reference module with some functions replaced. Checks see it through the same
+``Submission`` interface as a real submission, so what kills a mutant here kills it in grading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pytest
+import torch
+
+from autograder import checks
+from autograder.check import run_assignment
+from autograder.results import PASSED
+from autograder.submission import InProcess
+from reference import perceptron as p1
+from reference import shallow as p2
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    assignment: str
+    overrides: dict[str, Callable[..., Any]]
+    killed_by: str  # "<function>.<check>" that must fail
+    message: str  # a fragment of that check's message
+
+
+def submission(assignment: str, overrides: dict[str, Callable[..., Any]]) -> InProcess:
+    base = {"tp1_perceptron": p1, "tp2_shallow": p2}[assignment]
+    return InProcess({**vars(base), **overrides})
+
+
+# --- Part 1: the perceptron ---------------------------------------------------------------------
+
+
+def p1_bias_sign(params, x, t, lr):
+    e = t - p1.forward(params, x)
+    return {"W": params["W"] + lr / len(x) * x.T @ e, "b": params["b"] - lr * e.mean(0)}
+
+
+def p1_bias_scalar_sum(params, x, t, lr):
+    e = t - p1.forward(params, x)
+    return {"W": params["W"] + lr / len(x) * x.T @ e, "b": params["b"] + lr * e.mean(0).sum()}
+
+
+def p1_lr_sign(params, x, t, lr):
+    e = t - p1.forward(params, x)
+    return {"W": params["W"] - lr / len(x) * x.T @ e, "b": params["b"] - lr * e.mean(0)}
+
+
+def p1_sum_not_mean(params, x, t, lr):
+    e = t - p1.forward(params, x)
+    return {"W": params["W"] + lr * x.T @ e, "b": params["b"] + lr * e.sum(0)}
+
+
+def p1_transposed_error(params, x, t, lr):
+    e = p1.forward(params, x) - t
+    return {"W": params["W"] - lr / len(x) * x.T @ e, "b": params["b"] + lr * e.mean(0)}
+
+
+def p1_in_place(params, x, t, lr):
+    e = t - p1.forward(params, x)
+    params["W"] += lr / len(x) * x.T @ e
+    params["b"] += lr * e.mean(0)
+    return params
+
+
+def p1_missing_bias(params, x):
+    return x @ params["W"]
+
+
+def p1_activation_on_output(params, x):
+    return torch.sigmoid(x @ params["W"] + params["b"])
+
+
+def p1_integer_outputs(params, x):
+    return (x @ params["W"] + params["b"]).long()
+
+
+def p1_nn_linear(params, x):
+    return torch.nn.functional.linear(x, params["W"].T, params["b"])
+
+
+def p1_autograd_update(params, x, t, lr):
+    W = params["W"].clone().requires_grad_(True)
+    b = params["b"].clone().requires_grad_(True)
+    loss = 0.5 * ((t - (x @ W + b)) ** 2).sum() / len(x)
+    loss.backward()
+    return {"W": (W - lr * W.grad).detach(), "b": (b - lr * b.grad).detach()}
+
+
+def p1_argmin(params, x):
+    return p1.forward(params, x).argmin(1)
+
+
+# --- Part 2: the shallow network ----------------------------------------------------------------
+
+
+def p2_one_over_exp(a):
+    return 1 / torch.exp(-a)
+
+
+def p2_derivative_of_preactivation(h):
+    s = torch.sigmoid(h)
+    return s * (1 - s)
+
+
+def p2_missing_derivative(delta2, W2, h):
+    return delta2 @ W2.T
+
+
+def p2_matmul_for_elementwise(delta2, W2, h):
+    hh = h * (1 - h)
+    return (delta2 @ W2.T) @ (hh.T @ hh) / len(h)
+
+
+def p2_transposed_weight_gradient(params, cache, t):
+    g = p2.backward(params, cache, t)
+    return {**g, "W1": g["W1"].T.reshape(g["W1"].shape)}
+
+
+def p2_wrong_layer_input(params, cache, t):
+    g = p2.backward(params, cache, t)
+    d1 = p2.hidden_delta(p2.output_delta(cache.y, t), params["W2"], cache.h)
+    return {**g, "W2": -(cache.x.sum(1, keepdim=True).expand(-1, cache.h.shape[1]).T @ p2.output_delta(cache.y, t)) / len(t),
+            "W1": -(cache.x.T @ d1) / len(t)}
+
+
+def p2_bias_sign(params, cache, t):
+    g = p2.backward(params, cache, t)
+    return {**g, "b2": -g["b2"]}
+
+
+def p2_bias_scalar_sum(params, cache, t):
+    g = p2.backward(params, cache, t)
+    return {**g, "b1": g["b1"].sum().expand_as(g["b1"]).clone()}
+
+
+def p2_activation_on_output(params, x):
+    h = torch.sigmoid(x @ params["W1"] + params["b1"])
+    y = torch.sigmoid(h @ params["W2"] + params["b2"])
+    return y, p2.ShallowCache(x, h, y)
+
+
+def p2_no_nonlinearity(params, x):
+    h = x @ params["W1"] + params["b1"]
+    y = h @ params["W2"] + params["b2"]
+    return y, p2.ShallowCache(x, h, y)
+
+
+def p2_stacked_activation(params, x):
+    h = torch.sigmoid(torch.sigmoid(x @ params["W1"] + params["b1"]))
+    y = h @ params["W2"] + params["b2"]
+    return y, p2.ShallowCache(x, h, y)
+
+
+def p2_lr_sign(params, grads, lr):
+    return {k: params[k] + lr * grads[k] for k in params}
+
+
+def p2_sum_in_loss_mean_in_grad(y, t):
+    return 0.5 * ((t - y) ** 2).sum()
+
+
+def p2_mse_without_half(y, t):
+    return ((t - y) ** 2).sum() / len(y)
+
+
+def p2_update_in_place(params, grads, lr):
+    for k in params:
+        params[k] -= lr * grads[k]
+    return params
+
+
+def p2_autograd_backward(params, cache, t):
+    leaves = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+    y, _ = p2.forward(leaves, cache.x)
+    p2.loss(y, t).backward()
+    return {k: v.grad for k, v in leaves.items()}
+
+
+def p2_output_delta_reversed(y, t):
+    return y - t
+
+
+MUTANTS = [
+    Mutant("bias sign error in the update", "tp1_perceptron", {"update": p1_bias_sign},
+           "update.single_example", "b differs"),
+    Mutant("bias updated with a scalar sum over all units", "tp1_perceptron", {"update": p1_bias_scalar_sum},
+           "update.single_example", "b differs"),
+    Mutant("learning-rate sign flipped", "tp1_perceptron", {"update": p1_lr_sign},
+           "update.moves_toward_target", "moved away from its target"),
+    Mutant("batch sum instead of mean in the update", "tp1_perceptron", {"update": p1_sum_not_mean},
+           "update.matches_reference", "differs from the expected value"),
+    Mutant("error written y − t with the sign kept", "tp1_perceptron", {"update": p1_transposed_error},
+           "update.single_example", "differs"),
+    Mutant("in-place mutation of the parameters", "tp1_perceptron", {"update": p1_in_place},
+           "update.no_mutation", "modified its input params['W'] in place"),
+    Mutant("missing bias", "tp1_perceptron", {"forward": p1_missing_bias},
+           "forward.matches_reference", "differs from the expected value"),
+    Mutant("activation on the output layer", "tp1_perceptron", {"forward": p1_activation_on_output},
+           "forward.matches_reference", "differs from the expected value"),
+    Mutant("integer-dtype truncation of outputs", "tp1_perceptron", {"forward": p1_integer_outputs},
+           "forward.matches_reference", "dtype torch.int64, expected torch.float32"),
+    Mutant("torch.nn used in Part 1", "tp1_perceptron", {"forward": p1_nn_linear},
+           "forward.matches_reference", "torch.nn.functional.linear"),
+    Mutant("autograd used in Part 1", "tp1_perceptron", {"update": p1_autograd_update},
+           "update.single_example", "does not allow"),
+    Mutant("argmin instead of argmax", "tp1_perceptron", {"predict": p1_argmin},
+           "predict.argmax", "largest output"),
+    Mutant("1/exp(−a) instead of the sigmoid", "tp2_shallow", {"sigmoid": p2_one_over_exp},
+           "sigmoid.matches_reference", "differs"),
+    Mutant("derivative applied to the pre-activation", "tp2_shallow",
+           {"sigmoid_derivative": p2_derivative_of_preactivation},
+           "sigmoid_derivative.matches_reference", "differs"),
+    Mutant("missing sigmoid derivative", "tp2_shallow", {"hidden_delta": p2_missing_derivative},
+           "hidden_delta.matches_reference", "differs"),
+    Mutant("matrix product where an element-wise product belongs", "tp2_shallow",
+           {"hidden_delta": p2_matmul_for_elementwise}, "hidden_delta.matches_reference", "differs"),
+    Mutant("transposed weight gradient", "tp2_shallow", {"backward": p2_transposed_weight_gradient},
+           "backward.matches_reference", "the gradient for W1"),
+    Mutant("gradient of the wrong layer's input", "tp2_shallow", {"backward": p2_wrong_layer_input},
+           "backward.matches_reference", "the gradient for W2"),
+    Mutant("bias gradient sign error", "tp2_shallow", {"backward": p2_bias_sign},
+           "backward.matches_reference", "the gradient for b2"),
+    Mutant("bias gradient summed over all units", "tp2_shallow", {"backward": p2_bias_scalar_sum},
+           "backward.matches_reference", "the gradient for b1"),
+    Mutant("activation on the output layer", "tp2_shallow", {"forward": p2_activation_on_output},
+           "forward.matches_reference", "y differs"),
+    Mutant("missing non-linearity between layers", "tp2_shallow", {"forward": p2_no_nonlinearity},
+           "forward.matches_reference", "differs"),
+    Mutant("two activations stacked on one layer", "tp2_shallow", {"forward": p2_stacked_activation},
+           "forward.matches_reference", "differs"),
+    Mutant("learning-rate sign flipped", "tp2_shallow", {"update": p2_lr_sign},
+           "update.matches_reference", "differs"),
+    Mutant("batch sum in the loss, mean in the gradients", "tp2_shallow", {"loss": p2_sum_in_loss_mean_in_grad},
+           "loss.matches_reference", "differs"),
+    Mutant("squared error without the ½", "tp2_shallow", {"loss": p2_mse_without_half},
+           "loss.matches_reference", "differs"),
+    Mutant("in-place update of the parameters", "tp2_shallow", {"update": p2_update_in_place},
+           "update.no_mutation", "in place"),
+    Mutant("autograd used in Part 2", "tp2_shallow", {"backward": p2_autograd_backward},
+           "backward.matches_reference", "does not allow"),
+    Mutant("output delta y − t instead of t − y", "tp2_shallow", {"output_delta": p2_output_delta_reversed},
+           "output_delta.matches_reference", "differs"),
+]
+
+
+@pytest.fixture(scope="module")
+def assignments():
+    return {name: checks.load(name) for name in ("tp1_perceptron", "tp2_shallow")}
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: f"{m.assignment}:{m.name}")
+def test_mutant_is_killed(mutant, assignments):
+    """Is this typical bug failed by its named check, with a message that says what is wrong?"""
+    assignment = assignments[mutant.assignment]
+    results = {r.check_id.split(".", 1)[1]: r for r in run_assignment(assignment, submission(mutant.assignment, mutant.overrides), "dev")}
+    killer = results[mutant.killed_by]
+    assert killer.status != PASSED, f"{mutant.killed_by} passed: {killer}"
+    assert mutant.message in killer.message, killer.message
+    assert killer.points == 0
+
+
+def test_at_least_25_mutants():
+    assert len(MUTANTS) >= 25
+
+
+@pytest.mark.parametrize("name", ["tp1_perceptron", "tp2_shallow"])
+def test_reference_passes_every_check(name, assignments):
+    """Does the reference itself get full marks (the checks are satisfiable)?"""
+    results = run_assignment(assignments[name], submission(name, {}), "dev")
+    failed = [(r.check_id, r.message) for r in results if not r.passed]
+    assert not failed
+    assert sum(r.points for r in results) == assignments[name].max_points
+
+
+# --- correct variants ----------------------------------------------------------------------------
+
+
+def p1_update_loop(params, x, t, lr):
+    W, b = params["W"].clone(), params["b"].clone()
+    dW, db = torch.zeros_like(W), torch.zeros_like(b)
+    for n in range(x.shape[0]):
+        y = x[n] @ params["W"] + params["b"]
+        for i in range(W.shape[1]):
+            db[i] += lr * (t[n, i] - y[i])
+            for j in range(W.shape[0]):
+                dW[j, i] += lr * x[n, j] * (t[n, i] - y[i])
+    return {"W": W + dW / x.shape[0], "b": b + db / x.shape[0]}
+
+
+def p1_forward_float64_inside(params, x):
+    return (x.double() @ params["W"].double() + params["b"].double()).to(x.dtype)
+
+
+def p2_sigmoid_via_exp(a):
+    e = torch.exp(-a.abs())  # never overflows
+    return torch.where(a >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def p2_derivative_via_exp(h):
+    return h - h * h
+
+
+def p2_backward_loop(params, cache, t):
+    n = t.shape[0]
+    grads = {k: torch.zeros_like(v) for k, v in params.items()}
+    for i in range(n):
+        d2 = t[i] - cache.y[i]
+        d1 = cache.h[i] * (1 - cache.h[i]) * (params["W2"] @ d2)
+        grads["W2"] -= torch.outer(cache.h[i], d2) / n
+        grads["b2"] -= d2 / n
+        grads["W1"] -= torch.outer(cache.x[i], d1) / n
+        grads["b1"] -= d1 / n
+    return grads
+
+
+VARIANTS = [
+    ("per-example loops in the update", "tp1_perceptron", {"update": p1_update_loop}),
+    ("computed in float64, returned in the input's dtype", "tp1_perceptron", {"forward": p1_forward_float64_inside}),
+    ("a sigmoid written with exp, stable on both sides", "tp2_shallow", {"sigmoid": p2_sigmoid_via_exp}),
+    ("h − h² for the derivative", "tp2_shallow", {"sigmoid_derivative": p2_derivative_via_exp}),
+    ("per-example loop in backward", "tp2_shallow", {"backward": p2_backward_loop}),
+]
+
+
+@pytest.mark.parametrize("label,name,overrides", VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_correct_variant_passes(label, name, overrides, assignments):
+    """Does a correct but differently written solution get full marks?"""
+    results = run_assignment(assignments[name], submission(name, overrides), "dev")
+    assert [(r.check_id, r.message) for r in results if not r.passed] == []
