@@ -22,7 +22,8 @@ from autograder import settings as profiles
 from autograder.compare import Mismatch, compare_outputs, flatten
 from autograder.forbidden import ANYTHING, Policy, graph_leaks, scan_source
 from autograder.results import ERROR, FAILED, NOT_IMPLEMENTED, PASSED, CheckResult
-from autograder.submission import Call, InProcess, StudentRaised, Struct, Submission, realize
+from autograder.submission import (OPTIMIZERS, Call, InProcess, Optimizer, StudentRaised, Struct, Submission,
+                                   Trainable, realize)
 
 Property = Callable[["Context", Any], None]
 WHOLE_SUBMISSION = "*"  # the ``function`` of checks about the whole submission
@@ -72,9 +73,9 @@ class Context:
     function: str  # the graded function of the check being run
     calls: list[Call] = field(default_factory=list)
 
-    def call(self, name: str, *args: Any) -> Any:
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call the student's ``name`` on copies of ``args``; fail on forbidden APIs."""
-        result = self.submission.invoke(name, args, self.policy)
+        result = self.submission.invoke(name, args, self.policy, kwargs)
         self.calls.append(result)
         if result.forbidden_calls:
             raise Mismatch(
@@ -85,8 +86,8 @@ class Context:
                            f"{self.policy.reason}", autograd_outputs=leaks)
         return result.output
 
-    def call_tracking(self, name: str, *args: Any) -> Call:
-        self.call(name, *args)
+    def call_tracking(self, name: str, *args: Any, **kwargs: Any) -> Call:
+        self.call(name, *args, **kwargs)
         return self.calls[-1]
 
 
@@ -209,6 +210,10 @@ def readable(example: Any) -> Any:
         return view
     if isinstance(example, Struct):
         return {"type": example.type_name, "fields": [readable(v) for v in example.fields]}
+    if isinstance(example, Trainable):
+        return readable(example.value)
+    if isinstance(example, Optimizer):
+        return f"torch.optim.{OPTIMIZERS[example.name].__name__}(lr={example.lr})"
     if isinstance(example, dict):
         return {str(k): readable(v) for k, v in example.items()}
     if isinstance(example, (list, tuple)):

@@ -27,6 +27,27 @@ class Struct:
     fields: tuple[Any, ...]
 
 
+@dataclass(frozen=True)
+class Trainable:
+    """A parameter to rebuild as a leaf tensor with ``requires_grad``; ``stale_grad``, when given,
+    is put in ``.grad`` first (as a previous step would leave it: a step must zero it)."""
+
+    value: torch.Tensor
+    stale_grad: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """A ``torch.optim`` optimizer to build over the (realized) dict argument number ``over``."""
+
+    name: str  # "sgd", "adam" or "adagrad"
+    lr: float
+    over: int = 0
+
+
+OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad}
+
+
 @dataclass
 class Call:
     """One call into the student's code."""
@@ -48,15 +69,32 @@ class StudentRaised(Exception):
 class Submission(Protocol):
     def has(self, name: str) -> bool: ...
 
-    def invoke(self, name: str, args: tuple[Any, ...], policy: Policy = ANYTHING) -> Call: ...
+    def invoke(self, name: str, args: tuple[Any, ...], policy: Policy = ANYTHING,
+               kwargs: dict[str, Any] | None = None) -> Call: ...
 
     def source(self, name: str | None = None) -> str | None:
         """The source of function ``name``, or of the whole submission when None."""
         ...
 
 
+def realize_args(args: tuple[Any, ...], lookup: Callable[[str], Any]) -> tuple[Any, ...]:
+    """Realize every argument, then build each :class:`Optimizer` over its realized dict."""
+    real = [None if isinstance(a, Optimizer) else realize(a, lookup) for a in args]
+    for i, a in enumerate(args):
+        if isinstance(a, Optimizer):
+            target = real[a.over]
+            tensors = list(target.values()) if isinstance(target, dict) else list(target)
+            real[i] = OPTIMIZERS[a.name](tensors, lr=a.lr)
+    return tuple(real)
+
+
 def realize(value: Any, lookup: Callable[[str], Any]) -> Any:
     """Deep-copy an argument, turning each :class:`Struct` into ``lookup(type_name)(*fields)``."""
+    if isinstance(value, Trainable):
+        leaf = value.value.detach().clone().requires_grad_(True)
+        if value.stale_grad is not None:
+            leaf.grad = value.stale_grad.detach().clone()
+        return leaf
     if isinstance(value, Struct):
         fields = tuple(realize(v, lookup) for v in value.fields)
         factory = lookup(value.type_name)
@@ -86,14 +124,15 @@ class InProcess:
     def has(self, name: str) -> bool:
         return callable(self.namespace.get(name))
 
-    def invoke(self, name: str, args: tuple[Any, ...], policy: Policy = ANYTHING) -> Call:
+    def invoke(self, name: str, args: tuple[Any, ...], policy: Policy = ANYTHING,
+               kwargs: dict[str, Any] | None = None) -> Call:
         fn = self.namespace[name]
-        real_args = tuple(realize(a, self.namespace.get) for a in args)
+        real_args = realize_args(args, self.namespace.get)
         recorder = CallRecorder(policy)
         torch.manual_seed(0)
         try:
             with recorder:
-                out = fn(*real_args)
+                out = fn(*real_args, **(kwargs or {}))
         except Exception as e:  # noqa: BLE001 - any exception of the student's is a result
             raise StudentRaised(name, type(e).__name__, str(e)) from None
         return Call(out, real_args, recorder.calls)

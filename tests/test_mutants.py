@@ -18,6 +18,7 @@ from autograder.check import run_assignment, run_check
 from autograder.results import PASSED
 from autograder.submission import InProcess
 from reference import perceptron as p1
+from reference import deep as p3
 from reference import shallow as p2
 
 
@@ -31,7 +32,7 @@ class Mutant:
 
 
 def submission(assignment: str, overrides: dict[str, Callable[..., Any]]) -> InProcess:
-    base = {"tp1_perceptron": p1, "tp2_shallow": p2}[assignment]
+    base = {"tp1_perceptron": p1, "tp2_shallow": p2, "tp3_deep": p3}[assignment]
     return InProcess({**vars(base), **overrides})
 
 
@@ -191,6 +192,50 @@ def p2_output_delta_reversed(y, t):
     return y - t
 
 
+# --- Part 3: the deep network -------------------------------------------------------------------
+
+
+def p3_constant_init(sizes, **kw):
+    params = {}
+    for l, (i, o) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        params[f"W{l}"] = torch.full((i, o), 0.01, requires_grad=True)
+        params[f"b{l}"] = torch.zeros(o, requires_grad=True)
+    return params
+
+
+def p3_init_without_grad(sizes, **kw):
+    return {k: v.detach() for k, v in p3.init_params(sizes, **kw).items()}
+
+
+def p3_activation_after_last(params, x, activation="relu"):
+    return p3.activation_fn(activation)(p3.forward(params, x, activation))
+
+
+def p3_stacked_activations(params, x, activation="relu"):
+    act, L = p3.activation_fn(activation), p3.num_layers(params)
+    h = x
+    for l in range(1, L + 1):
+        h = h @ params[f"W{l}"] + params[f"b{l}"]
+    for _ in range(L - 1):  # all the non-linearities piled on the output of one layer
+        h = act(h)
+    return h
+
+
+def p3_no_zero_grad(params, optimizer, x, labels, *, activation="relu", loss="cross_entropy"):
+    value = p3.loss_fn(loss)(p3.forward(params, x, activation), labels)
+    value.backward()
+    optimizer.step()
+    return value.item()
+
+
+def p3_step_before_backward(params, optimizer, x, labels, *, activation="relu", loss="cross_entropy"):
+    value = p3.loss_fn(loss)(p3.forward(params, x, activation), labels)
+    optimizer.zero_grad()
+    optimizer.step()
+    value.backward()
+    return value.item()
+
+
 MUTANTS = [
     Mutant("bias sign error in the update", "tp1_perceptron", {"update": p1_bias_sign},
            "update.single_example", "b differs"),
@@ -251,12 +296,24 @@ MUTANTS = [
            "backward.matches_reference", "does not allow"),
     Mutant("output delta y − t instead of t − y", "tp2_shallow", {"output_delta": p2_output_delta_reversed},
            "output_delta.matches_reference", "differs"),
+    Mutant("symmetric constant initialisation", "tp3_deep", {"init_params": p3_constant_init},
+           "init_params.random_trainable", "identical weights"),
+    Mutant("parameters created without requires_grad", "tp3_deep", {"init_params": p3_init_without_grad},
+           "init_params.random_trainable", "requires_grad=True"),
+    Mutant("activation on the output layer", "tp3_deep", {"forward": p3_activation_after_last},
+           "forward.matches_reference", "differs"),
+    Mutant("stacked activations on one layer instead of between layers", "tp3_deep",
+           {"forward": p3_stacked_activations}, "forward.matches_reference", "differs"),
+    Mutant("missing zero_grad", "tp3_deep", {"train_step": p3_no_zero_grad},
+           "train_step.matches_reference", "optimizer.zero_grad()"),
+    Mutant("optimizer.step() before loss.backward()", "tp3_deep", {"train_step": p3_step_before_backward},
+           "train_step.matches_reference", "after the step differs"),
 ]
 
 
 @pytest.fixture(scope="module")
 def assignments():
-    return {name: checks.load(name) for name in ("tp1_perceptron", "tp2_shallow")}
+    return {name: checks.load(name) for name in checks.MODULES}
 
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: f"{m.assignment}:{m.name}")
@@ -274,7 +331,7 @@ def test_at_least_25_mutants():
     assert len(MUTANTS) >= 25
 
 
-@pytest.mark.parametrize("name", ["tp1_perceptron", "tp2_shallow"])
+@pytest.mark.parametrize("name", list(checks.MODULES))
 def test_reference_passes_every_check(name, assignments):
     """Does the reference itself get full marks (the checks are satisfiable)?"""
     results = run_assignment(assignments[name], submission(name, {}), "dev")

@@ -13,6 +13,7 @@ from autograder.check import Assignment
 MODULES = {
     "tp1_perceptron": "autograder.checks.tp1_perceptron",
     "tp2_shallow": "autograder.checks.tp2_shallow",
+    "tp3_deep": "autograder.checks.tp3_deep",
 }
 
 

@@ -1,0 +1,132 @@
+"""Hidden checks of ``tp3_deep``: a deep MLP of any depth, trained with autograd.
+
+Notebook API (the reference's, :mod:`reference.deep`): ``init_params(sizes) -> params`` with
+``{"W1", "b1", …, "WL", "bL"}``, W_l (sizes[l-1], sizes[l]), leaves with ``requires_grad``;
+``forward(params, x, activation) -> logits (N, C)``;
+``train_step(params, optimizer, x, labels, *, activation, loss) -> float`` (the 5-step loop).
+"""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import strategies as st
+
+from autograder import strategies as S
+from autograder.check import Assignment, Check, Context, matches
+from autograder.compare import Mismatch, assert_close, assert_plain_tensor
+from autograder.submission import Optimizer, Trainable
+from reference import deep as ref
+
+ACTIVATIONS = tuple(ref.ACTIVATIONS)
+
+
+@st.composite
+def networks(draw, *, dtype=torch.float32):
+    sizes = draw(S.layer_sizes())
+    n = draw(st.integers(*S.BATCH))
+    params = {}
+    for l, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        params[f"W{l}"] = draw(S.weights(fan_in, fan_out, dtype))
+        params[f"b{l}"] = draw(S.biases(fan_in, fan_out, dtype))
+    return {
+        "sizes": sizes, "params": params, "x": draw(S.inputs(n, sizes[0], dtype)),
+        "labels": draw(S.labels(n, sizes[-1])), "activation": draw(st.sampled_from(ACTIVATIONS)),
+        "loss": draw(st.sampled_from(tuple(ref.LOSSES))), "optimizer": draw(st.sampled_from(ref.OPTIMIZERS)),
+        "lr": draw(st.sampled_from((0.1, 0.01))),
+    }
+
+
+def _params(value, sizes, what="init_params") -> dict:
+    L = len(sizes) - 1
+    keys = [f"{p}{l}" for l in range(1, L + 1) for p in ("W", "b")]
+    if not isinstance(value, dict) or sorted(value) != sorted(keys):
+        got = sorted(value) if isinstance(value, dict) else type(value).__name__
+        raise Mismatch(f"{what}({sizes}) should return a dict with the keys {', '.join(keys)}; got {got}")
+    for l in range(1, L + 1):
+        for key, shape in ((f"W{l}", (sizes[l - 1], sizes[l])), (f"b{l}", (sizes[l],))):
+            t = assert_plain_tensor(value[key], key)
+            if tuple(t.shape) != shape:
+                raise Mismatch(f"{key} has shape {tuple(t.shape)}, expected {shape} for sizes {sizes}")
+    return value
+
+
+def init_shapes(ctx: Context, ex) -> None:
+    """Every layer gets W_l (sizes[l-1], sizes[l]) and b_l (sizes[l],), for any depth."""
+    _params(ctx.call("init_params", ex["sizes"]), ex["sizes"])
+
+
+def init_random_leaves(ctx: Context, ex) -> None:
+    """Weights are random (no two hidden units start identical, or they stay identical), finite,
+    and trainable leaves (requires_grad, no grad_fn)."""
+    sizes = ex["sizes"]
+    params = _params(ctx.call("init_params", sizes), sizes)
+    for key, t in params.items():
+        if not t.requires_grad or t.grad_fn is not None:
+            raise Mismatch(f"{key} should be a leaf tensor with requires_grad=True, so that "
+                           f"loss.backward() fills {key}.grad")
+        if not torch.isfinite(t).all():
+            raise Mismatch(f"{key} contains NaN or inf")
+    for l in range(1, len(sizes)):
+        W = params[f"W{l}"].detach()
+        if W.shape[1] >= 2:
+            columns = W.T  # (H_l, H_(l-1)): one row per unit of layer l
+            same = (columns[:, None, :] == columns[None, :, :]).all(-1)
+            same.fill_diagonal_(False)
+            if same.any():
+                i, j = (int(v) for v in same.nonzero()[0])
+                raise Mismatch(f"units {i} and {j} of layer {l} start with identical weights (W{l}[:, {i}] == "
+                               f"W{l}[:, {j}]): they would compute the same thing forever. Draw the weights at random.")
+        if W.numel() >= 2 and bool((W == W.flatten()[0]).all()):
+            raise Mismatch(f"W{l} is constant ({float(W.flatten()[0]):g} everywhere): draw the weights at random")
+
+
+def _accumulated_step(ex, stale):
+    params = {k: v.detach().clone().requires_grad_(True) for k, v in ex["params"].items()}
+    for k in params:
+        params[k].grad = stale[k].clone()
+    opt = ref.make_optimizer(params, ex["optimizer"], ex["lr"])
+    value = ref.loss_fn(ex["loss"])(ref.forward(params, ex["x"], ex["activation"]), ex["labels"])
+    value.backward()  # no zero_grad: the stale gradients add up
+    opt.step()
+    return {k: v.detach() for k, v in params.items()}
+
+
+def one_step(ctx: Context, ex) -> None:
+    """One train_step changes the parameters exactly as the reference step does (same batch,
+    same optimizer), starting from stale gradients that the step must zero first."""
+    stale = {k: torch.ones_like(v) for k, v in ex["params"].items()}
+    args = ({k: Trainable(v, stale[k]) for k, v in ex["params"].items()},
+            Optimizer(ex["optimizer"], ex["lr"]), ex["x"], ex["labels"])
+    call = ctx.call_tracking("train_step", *args, activation=ex["activation"], loss=ex["loss"])
+    after = call.inputs_after[0]
+    expected = {k: v.detach().clone().requires_grad_(True) for k, v in ex["params"].items()}
+    opt = ref.make_optimizer(expected, ex["optimizer"], ex["lr"])
+    value = ref.train_step(expected, opt, ex["x"], ex["labels"], activation=ex["activation"], loss=ex["loss"])
+    forgot = _accumulated_step(ex, stale)
+    try:
+        for key in expected:
+            assert_close(after[key].detach(), expected[key].detach(), f"{key} after the step")
+    except Mismatch as m:
+        if all(torch.allclose(after[k].detach(), forgot[k], rtol=1e-4, atol=1e-5) for k in forgot):
+            raise Mismatch("the step used gradients left over from a previous step: call "
+                           "optimizer.zero_grad() before loss.backward()", zero_grad=False) from None
+        raise m
+    if not isinstance(call.output, float) or abs(call.output - value) > 1e-4 * max(1.0, abs(value)):
+        raise Mismatch(f"train_step should return the loss before the step as a Python float "
+                       f"({value:.6g}); got {call.output!r}", expected=value)
+
+
+ASSIGNMENT = Assignment(
+    name="tp3_deep",
+    functions=("init_params", "forward", "train_step"),
+    checks=(
+        Check("shapes", "init_params", "init_params gives every layer its weights and biases, for any depth",
+              init_shapes, networks(), points=1, hidden=False),
+        Check("random_trainable", "init_params", "weights are random, trainable leaves; no two units identical",
+              init_random_leaves, networks(), points=1),
+        Check("matches_reference", "forward", "forward applies the activation between layers, not after the last",
+              matches(ref.forward, ("params", "x", "activation")), networks(), points=3),
+        Check("matches_reference", "train_step", "train_step: forward, loss, zero_grad, backward, step",
+              one_step, networks(), points=3),
+    ),
+)
