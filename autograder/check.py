@@ -103,7 +103,8 @@ def matches(reference: Callable[..., Any], argnames: tuple[str, ...], *,
         expected = reference(*(realize(a, lookup) for a in args))
         compare_outputs(ctx.call(ctx.function, *args), expected, outputs, **tolerance)
 
-    prop.argnames = argnames  # type: ignore[attr-defined]  # what a counterexample shows
+    # what a counterexample shows, and what the example bank needs to replay it without us
+    prop.argnames, prop.reference, prop.outputs, prop.reference_types = argnames, reference, outputs, reference_types  # type: ignore[attr-defined]
     return prop
 
 
