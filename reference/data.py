@@ -13,7 +13,7 @@ name            where the files live (under the data root)              shape of
                  batches.meta}`` (python pickles)
 =============== ======================================================= ==========================
 
-The data root is, in this order: the ``root`` argument (the CLI's ``--data-root``), the
+Set ``TP_OFFLINE=1`` to never attempt a download. The data root is, in this order: the ``root`` argument (the CLI's ``--data-root``), the
 environment variable ``TP_DATA_ROOT``, or ``$XDG_CACHE_HOME/tp-data`` (``~/.cache/tp-data``).
 Missing files are downloaded by torchvision when the machine is online; otherwise
 :class:`DataError` says which folder was searched, which files were expected and how to get them.
@@ -41,6 +41,7 @@ from torchvision import datasets as tv
 
 DATASETS = ("mnist", "fashion-mnist", "mnist-sample", "cifar10")
 ENV_DATA_ROOT = "TP_DATA_ROOT"
+ENV_OFFLINE = "TP_OFFLINE"  # set to 1: never try to download, fail at once with the message
 
 MNIST_CLASSES = tuple(str(d) for d in range(10))
 FASHION_CLASSES = tuple(tv.FashionMNIST.classes)
@@ -118,14 +119,17 @@ def load(
     *,
     seed: int = 0,
     raw: bool = False,
-    download: bool = True,
+    download: bool | None = None,
 ) -> Dataset:
     """Load dataset ``name`` (one of :data:`DATASETS`) with both its splits.
 
     ``seed`` only matters for ``mnist-sample``, whose shipped rows are sorted by label: they are
     shuffled with this seed before the train/test split. The other datasets keep their
-    official order and split. ``download=False`` never touches the network.
+    official order and split. ``download=False`` never touches the network; the default is to
+    try a download unless ``$TP_OFFLINE`` is set to 1.
     """
+    if download is None:
+        download = os.environ.get(ENV_OFFLINE, "") not in ("1", "true", "yes")
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
     if name == "mnist-sample":
