@@ -201,3 +201,24 @@ def test_student_checks_run_without_the_reference(banks, tmp_path):
     assert out.returncode == 0, out.stderr
     assert "forward: not implemented yet" in out.stdout
     assert "update: not implemented yet" in out.stdout  # calls the stub forward
+
+
+def test_validate_passes_on_the_reference_and_stubs():
+    """Does `autograder validate` find the reference at full marks and every stub 'not implemented'?"""
+    from autograder.validate import validate
+
+    results, problems = validate(profile="dev")
+    assert problems == []
+    assert {r.check_id.split(".")[0] for r in results} == set(checks.MODULES)
+
+
+def test_a_cohort_may_allow_nn():
+    """Does the policy come from the assignment's configuration, replaceable per cohort?"""
+    from autograder.forbidden import NO_AUTOGRAD
+
+    allowed = checks.load("tp2_shallow", policy=NO_AUTOGRAD)
+    sigmoid = lambda a: torch.nn.functional.sigmoid(a)  # noqa: E731
+    check = _check(allowed, "sigmoid.matches_reference")
+    assert run_check(check, InProcess({**vars(p2), "sigmoid": sigmoid}), allowed, "dev").passed
+    strict = checks.load("tp2_shallow")
+    assert not run_check(check, InProcess({**vars(p2), "sigmoid": sigmoid}), strict, "dev").passed

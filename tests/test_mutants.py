@@ -87,6 +87,14 @@ def p1_nn_linear(params, x):
     return torch.nn.functional.linear(x, params["W"].T, params["b"])
 
 
+def p1_nn_linear_module(params, x):
+    layer = torch.nn.Linear(params["W"].shape[0], params["W"].shape[1])
+    with torch.no_grad():
+        layer.weight.copy_(params["W"].T)
+        layer.bias.copy_(params["b"])
+        return layer(x)
+
+
 def p1_autograd_update(params, x, t, lr):
     W = params["W"].clone().requires_grad_(True)
     b = params["b"].clone().requires_grad_(True)
@@ -188,6 +196,11 @@ def p2_autograd_backward(params, cache, t):
     return {k: v.grad for k, v in leaves.items()}
 
 
+def p2_backward_of_the_sum(params, cache, t):
+    g = reference_backward(params, cache, t)
+    return {k: v * len(t) for k, v in g.items()}  # forgot the 1/N of the batch mean
+
+
 def p2_output_delta_reversed(y, t):
     return y - t
 
@@ -257,6 +270,8 @@ MUTANTS = [
            "forward.matches_reference", "dtype torch.int64, expected torch.float32"),
     Mutant("torch.nn used in Part 1", "tp1_perceptron", {"forward": p1_nn_linear},
            "forward.matches_reference", "torch.nn.functional.linear"),
+    Mutant("torch.nn.Linear used in Part 1", "tp1_perceptron", {"forward": p1_nn_linear_module},
+           "forward.matches_reference", "torch.nn.Linear"),
     Mutant("autograd used in Part 1", "tp1_perceptron", {"update": p1_autograd_update},
            "update.single_example", "does not allow"),
     Mutant("argmin instead of argmax", "tp1_perceptron", {"predict": p1_argmin},
@@ -296,6 +311,8 @@ MUTANTS = [
            "backward.matches_reference", "does not allow"),
     Mutant("output delta y − t instead of t − y", "tp2_shallow", {"output_delta": p2_output_delta_reversed},
            "output_delta.matches_reference", "differs"),
+    Mutant("gradients of the summed loss, not of the mean", "tp2_shallow", {"backward": p2_backward_of_the_sum},
+           "backward.finite_differences", "disagrees with finite differences"),
     Mutant("symmetric constant initialisation", "tp3_deep", {"init_params": p3_constant_init},
            "init_params.random_trainable", "identical weights"),
     Mutant("parameters created without requires_grad", "tp3_deep", {"init_params": p3_init_without_grad},

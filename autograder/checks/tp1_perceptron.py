@@ -70,7 +70,8 @@ UPDATE = ("params", "x", "t", "lr")
 ASSIGNMENT = Assignment(
     name="tp1_perceptron",
     policy=NO_AUTOGRAD_NO_NN,
-    functions=("forward", "update", "predict"),
+    signatures={"forward": "forward(params, x)", "update": "update(params, x, t, lr)",
+                "predict": "predict(params, x)"},
     checks=(
         Check("matches_reference", "forward", "forward computes y = x W + b",
               matches(ref.forward, ("params", "x")), cases(), points=2),

@@ -18,6 +18,7 @@ from autograder.check import Assignment, Check, Context, matches
 from autograder.checks.common import does_not_mutate, forbidden_api_check
 from autograder.compare import Mismatch, assert_plain_tensor
 from autograder.forbidden import NO_AUTOGRAD_NO_NN
+from autograder.gradcheck import REL_TOLERANCE, numerical_gradients, relative_errors
 from autograder.submission import Struct
 from reference import shallow as ref
 
@@ -78,12 +79,51 @@ def sigmoid_in_range(ctx: Context, ex) -> None:
         raise Mismatch("sigmoid returned values outside [0, 1] or NaN/inf for large inputs")
 
 
+def small_float64():
+    """Tiny float64 problems (every dimension ≤ 4) for finite differences."""
+    return S.dims(batch=(1, 4), inputs=(1, 4), hidden=(1, 4), classes=(2, 4)).flatmap(
+        lambda d: st.fixed_dictionaries({
+            "params": st.fixed_dictionaries({
+                "W1": S.weights(d.D, d.H, torch.float64), "b1": S.biases(d.D, d.H, torch.float64),
+                "W2": S.weights(d.H, d.C, torch.float64), "b2": S.biases(d.H, d.C, torch.float64)}),
+            "x": S.inputs(d.N, d.D, torch.float64), "t": S.one_hot_targets(d.N, d.C, torch.float64)}))
+
+
+def finite_differences(ctx: Context, ex) -> None:
+    """Your backward agrees with centred finite differences of your own forward and loss, in
+    float64 (relative error < 1e-6 per parameter): forward, loss and backward are consistent."""
+    params, x, t = ex["params"], ex["x"], ex["t"]
+
+    def total(p):
+        y, _ = ctx.call("forward", p, x)
+        return assert_plain_tensor(ctx.call("loss", y, t), "loss's result")
+
+    out = ctx.call("forward", params, x)
+    if not isinstance(out, tuple) or len(out) != 2:
+        raise Mismatch("forward should return (y, cache)")
+    cache = out[1]
+    fields = tuple(cache) if isinstance(cache, tuple) else None
+    if fields is None or len(fields) != 3:
+        raise Mismatch("forward's cache should hold (x, h, y)")
+    grads = ctx.call("backward", params, Struct("ShallowCache", fields), t)
+    if not isinstance(grads, dict):
+        raise Mismatch(f"backward should return a dict with the keys {', '.join(KEYS)}")
+    errors = relative_errors(grads, numerical_gradients(total, params))
+    bad = {k: e for k, e in errors.items() if not e < REL_TOLERANCE}
+    if bad:
+        listed = ", ".join(f"{k}: {e:.2g}" for k, e in bad.items())
+        raise Mismatch(f"backward disagrees with finite differences of your forward and loss "
+                       f"(relative error {listed}; should be < {REL_TOLERANCE:g} in float64)", relative_errors=errors)
+
+
 BACKWARD = ("params", "cache", "t")
 ASSIGNMENT = Assignment(
     name="tp2_shallow",
     policy=NO_AUTOGRAD_NO_NN,
-    functions=("sigmoid", "sigmoid_derivative", "forward", "loss", "output_delta", "hidden_delta",
-               "backward", "update"),
+    signatures={"sigmoid": "sigmoid(a)", "sigmoid_derivative": "sigmoid_derivative(h)",
+                "forward": "forward(params, x)", "loss": "loss(y, t)", "output_delta": "output_delta(y, t)",
+                "hidden_delta": "hidden_delta(delta2, W2, h)", "backward": "backward(params, cache, t)",
+                "update": "update(params, grads, lr)"},
     checks=(
         Check("matches_reference", "sigmoid", "sigmoid computes 1 / (1 + exp(−a))",
               matches(ref.sigmoid, ("a",)), S.dims().flatmap(lambda d: S.pre_activations((d.N, d.H))).map(
@@ -105,6 +145,8 @@ ASSIGNMENT = Assignment(
               matches(ref.backward, BACKWARD, outputs=GRAD_NAMES, reference_types=TYPES), staged(), points=3),
         Check("descent_direction", "backward", "a small step along −gradient lowers the loss",
               step_lowers_loss, staged(), points=1, hidden=False),
+        Check("finite_differences", "backward", "backward agrees with finite differences of forward and loss (float64)",
+              finite_differences, small_float64(), points=1, needs=("forward", "loss"), max_examples=10),
         Check("no_mutation", "backward", "backward leaves its arguments unchanged",
               does_not_mutate(BACKWARD), staged(), points=0.5),
         Check("matches_reference", "update", "update returns params − η · grads",

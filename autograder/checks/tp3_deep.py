@@ -118,7 +118,8 @@ def one_step(ctx: Context, ex) -> None:
 
 ASSIGNMENT = Assignment(
     name="tp3_deep",
-    functions=("init_params", "forward", "train_step"),
+    signatures={"init_params": "init_params(sizes)", "forward": "forward(params, x, activation)",
+                "train_step": "train_step(params, optimizer, x, labels, *, activation, loss)"},
     checks=(
         Check("shapes", "init_params", "init_params gives every layer its weights and biases, for any depth",
               init_shapes, networks(), points=1, hidden=False),
