@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from autograder.submission import Struct
+from .submission import Struct
 
 FORMAT = 1
 
@@ -79,7 +79,7 @@ def build(assignment, per_function: int = 4) -> dict[str, list[dict[str, Any]]]:
     reference returns. Deterministic: Hypothesis derandomized, the same examples every release."""
     from hypothesis import Phase, given, settings
 
-    from autograder.submission import realize
+    from .submission import realize
 
     cases: dict[str, list[dict[str, Any]]] = {}
     for check in assignment.checks:

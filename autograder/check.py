@@ -9,6 +9,7 @@ form a student can read. Nothing is printed.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -190,7 +191,16 @@ def run_check(check: Check, submission: Submission, assignment: Assignment,
 
 
 def run_assignment(assignment: Assignment, submission: Submission, profile: str = "grading") -> list[CheckResult]:
-    return [run_check(c, submission, assignment, profile) for c in assignment.checks]
+    """Every check of the assignment. Checks about the whole submission (its API policy) earn
+    their points only when some function check passed: an empty or broken notebook, which uses
+    no forbidden API because it does nothing, earns nothing."""
+    results = [run_check(c, submission, assignment, profile) for c in assignment.checks]
+    if not any(r.passed for c, r in zip(assignment.checks, results) if c.function != WHOLE_SUBMISSION):
+        results = [dataclasses.replace(r, status=FAILED, points=0.0,
+                                       message="no graded function works yet: nothing to judge")
+                   if c.function == WHOLE_SUBMISSION and r.passed else r
+                   for c, r in zip(assignment.checks, results)]
+    return results
 
 
 def _raised(result, e: StudentRaised, example) -> CheckResult:

@@ -44,6 +44,8 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def describe(value: Any) -> str:
+    if type(value).__name__ == "Opaque":  # something a sandbox could not send as plain data
+        return f"a {value.type_name}"
     if type(value) is torch.Tensor:
         return f"tensor of shape {tuple(value.shape)} and dtype {str(value.dtype).replace('torch.', '')}"
     return f"a {type(value).__name__}"

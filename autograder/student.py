@@ -13,7 +13,9 @@ What is checked, for the function named:
   weights for any depth.
 
 A stub that still raises ``NotImplementedError`` reports "not implemented yet". This module
-imports neither the reference nor the hidden checks: it ships to students.
+imports neither the reference nor the hidden checks: it ships to students, together with the
+modules it imports relatively (bank, compare, gradcheck, submission, forbidden), which use
+only torch and numpy.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from typing import Any, Callable
 
 import torch
 
-from autograder import bank as banks
-from autograder.compare import Mismatch, compare_outputs, flatten
-from autograder.gradcheck import REL_TOLERANCE, numerical_gradients, relative_errors
-from autograder.submission import realize
+from . import bank as banks
+from .compare import Mismatch, compare_outputs, flatten
+from .gradcheck import REL_TOLERANCE, numerical_gradients, relative_errors
+from .submission import realize
 
 BANK_FILE = "examples.npz"
 

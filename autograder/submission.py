@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 import torch
 
-from autograder.forbidden import ANYTHING, CallRecorder, Policy
+from .forbidden import ANYTHING, CallRecorder, Policy
 
 
 @dataclass(frozen=True)

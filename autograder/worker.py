@@ -1,0 +1,100 @@
+"""The sandbox worker: runs a student's code and answers calls, one process per submission.
+
+Started by :mod:`autograder.sandbox` inside bubblewrap as ``python -m tpworker.worker`` with this
+file, ``wire.py``, ``submission.py`` and ``forbidden.py`` mounted read-only as the package
+``tpworker`` (torch and numpy are its only other imports). Requests arrive on one inherited pipe and
+answers leave on another (their numbers in ``$TP_FDS``), each an 8-byte length then a :mod:`wire` message; the student's own prints go to
+stdout/stderr, which the grader drains and caps. Nothing here is trusted by the grader: it
+re-checks every answer.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+import traceback
+
+import torch
+
+from .forbidden import CallRecorder, Policy
+from .submission import realize_args
+from .wire import dumps, loads
+
+REQUESTS, ANSWERS = (int(fd) for fd in os.environ.get("TP_FDS", "3,4").split(","))
+
+
+def read_message(fd: int) -> dict | None:
+    header = _read_exactly(fd, 8)
+    if header is None:
+        return None
+    (length,) = struct.unpack(">Q", header)
+    payload = _read_exactly(fd, length)
+    return None if payload is None else loads(payload)
+
+
+def write_message(fd: int, message: dict) -> None:
+    payload = dumps(message)
+    data = struct.pack(">Q", len(payload)) + payload
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _read_exactly(fd: int, n: int) -> bytes | None:
+    chunks, remaining = [], n
+    while remaining:
+        chunk = os.read(fd, min(remaining, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _error(e: BaseException) -> dict:
+    tb = traceback.extract_tb(e.__traceback__)
+    line = next((f.lineno for f in reversed(tb) if f.filename == "<submission>"), None)
+    return {"ok": False, "exc_type": type(e).__name__, "message": str(e)[:2000], "line": line}
+
+
+def main() -> int:
+    torch.set_num_threads(int(os.environ.get("TP_THREADS", "1")))
+    load = read_message(REQUESTS)
+    if load is None or load.get("op") != "load":
+        return 2
+    namespace: dict = {"__name__": "__submission__"}
+    before = set(namespace)
+    try:
+        torch.manual_seed(0)
+        exec(compile(load["source"], "<submission>", "exec"), namespace)  # noqa: S102 - the sandbox's purpose
+        functions = sorted(k for k, v in namespace.items() if k not in before and callable(v))
+        write_message(ANSWERS, {"ok": True, "functions": functions})
+    except BaseException as e:  # noqa: BLE001 - SystemExit at import included
+        write_message(ANSWERS, _error(e))
+        return 0
+    while True:
+        request = read_message(REQUESTS)
+        if request is None or request.get("op") == "exit":
+            return 0
+        policy = Policy(**{k: tuple(v) if isinstance(v, list) else v for k, v in request.get("policy", {}).items()})
+        recorder = CallRecorder(policy)
+        try:
+            fn = namespace[request["name"]]
+            data = request["data"]
+            args = realize_args(tuple(data["args"]), namespace.get)
+            torch.manual_seed(0)
+            with recorder:
+                output = fn(*args, **dict(data.get("kwargs", {})))
+            answer = {"ok": True, "forbidden": recorder.calls, "data": {"output": output, "inputs_after": list(args)}}
+        except BaseException as e:  # noqa: BLE001 - SystemExit inside a function included
+            answer = _error(e)
+        try:
+            write_message(ANSWERS, answer)
+        except Exception as e:  # noqa: BLE001 - an output that cannot be encoded
+            write_message(ANSWERS, {"ok": False, "exc_type": "UnsendableResult", "message": str(e)[:500]})
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The sandbox: students' code runs in a bubblewrap worker and can only cost its own points."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+import torch
+
+from autograder import checks
+from autograder.check import run_assignment, run_check
+from autograder.results import FAILED, PASSED
+from autograder.sandbox import Limits, Sandbox, bwrap_available
+from reference import perceptron as p1
+
+pytestmark = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap cannot create namespaces here")
+
+REPO = Path(__file__).resolve().parents[1]
+HONEST = "import torch\n\n" + "\n\n".join(
+    inspect.getsource(getattr(p1, f)).replace("Params", "dict") for f in ("forward", "update", "predict"))
+FAST = Limits(call_seconds=5, startup_seconds=60, submission_seconds=120)
+
+
+@pytest.fixture(scope="module")
+def tp1():
+    return checks.load("tp1_perceptron")
+
+
+def grade(tp1, code: str, limits: Limits = FAST) -> dict[str, object]:
+    with Sandbox(code, limits=limits) as sandbox:
+        results = run_assignment(tp1, sandbox, "dev")
+        return {"results": {r.check_id.split(".", 1)[1]: r for r in results}, "load_error": sandbox.load_error,
+                "events": list(sandbox.events), "stdout": bytes(sandbox.stdout)}
+
+
+def points(graded) -> float:
+    return sum(r.points for r in graded["results"].values())
+
+
+@pytest.fixture(scope="module")
+def honest(tp1):
+    return grade(tp1, HONEST)
+
+
+def test_honest_code_gets_full_marks_through_the_sandbox(tp1, honest):
+    assert honest["load_error"] is None
+    assert points(honest) == tp1.max_points
+
+
+def _with(forward_body: str) -> str:
+    """The honest submission with forward replaced (update calls it too)."""
+    honest = "    return torch.addmm(params[\"b\"], x, params[\"W\"])  # (N, C)"
+    assert honest in HONEST
+    return HONEST.replace(honest, forward_body)
+
+
+def _predict(body: str) -> str:
+    """The honest submission with predict replaced (no other function calls it)."""
+    honest = "    return forward(params, x).argmax(1)"
+    assert honest in HONEST
+    return HONEST.replace(honest, body)
+
+
+HOSTILE = {
+    "infinite loop": "    while True:\n        pass",
+    "sleeps forever": "    import time\n    time.sleep(10_000)",
+    "memory bomb": "    blocks = []\n    while True:\n        blocks.append(bytearray(1 << 30))",
+    "fork bomb": "    import os\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass",
+    "os._exit inside": "    import os\n    os._exit(0)",
+    "sys.exit inside": "    import sys\n    sys.exit('bye')",
+    "floods stdout": "    while True:\n        print('x' * 10_000)",
+    "reads the reference": f"    return torch.tensor(float(len(open({str(REPO / 'reference' / 'perceptron.py')!r}).read())))",
+    "opens a socket": "    import socket\n    socket.create_connection(('1.1.1.1', 80), timeout=2)\n    return x",
+    "tensor subclass": "    class T(torch.Tensor):\n        def __eq__(self, o):\n            return True\n"
+                       "    return torch.addmm(params['b'], x, params['W']).as_subclass(T)",
+    "lying __eq__": "    class Liar:\n        shape = (1,)\n        def __eq__(self, o):\n            return True\n    return Liar()",
+    "returns NaN": "    return torch.full((x.shape[0], params['W'].shape[1]), float('nan'))",
+    "raises": "    raise ValueError('nope')",
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_function_costs_only_its_own_points(tp1, honest, name):
+    """Does a hostile predict lose predict's points, with a reason, while every other check keeps
+    its points and the grader carries on?"""
+    body = HOSTILE[name].replace("torch.addmm(params['b'], x, params['W'])", "forward(params, x)")
+    graded = grade(tp1, _predict(body))
+    predict = graded["results"]["predict.argmax"]
+    assert predict.status == FAILED and predict.points == 0 and predict.message
+    others = {k: r for k, r in graded["results"].items() if k not in ("predict.argmax", "*.no_forbidden_api")}
+    assert all(r.status == PASSED for r in others.values()), {k: r.message for k, r in others.items() if not r.passed}
+    assert len(graded["stdout"]) <= FAST.output_bytes
+
+
+def test_timeouts_are_named(tp1):
+    graded = grade(tp1, _predict(HOSTILE["infinite loop"]))
+    assert "took longer than" in graded["results"]["predict.argmax"].message
+    assert any("killed" in e for e in graded["events"])
+
+
+def test_exit_at_import_is_a_load_error(tp1):
+    graded = grade(tp1, "import sys\nsys.exit(3)\n" + HONEST)
+    assert graded["load_error"]["exc_type"] == "SystemExit"
+    assert points(graded) == 0
+
+
+def test_monkeypatching_inside_the_sandbox_changes_nothing(tp1):
+    """Patching torch.allclose, numpy or the checks inside the worker cannot help: the comparison
+    happens in the grader."""
+    patch = ("import numpy, torch\nnumpy.allclose = lambda *a, **k: True\ntorch.allclose = lambda *a, **k: True\n"
+             "torch.equal = lambda *a, **k: True\nimport sys\nsys.modules['autograder'] = None\n")
+    graded = grade(tp1, patch + _with("    return x @ params['W']"))
+    assert graded["results"]["forward.matches_reference"].status == FAILED
+
+
+def test_fake_success_output_is_ignored(tp1):
+    graded = grade(tp1, _with("    print('All tests passed! 10/10')\n    return x @ params['W'] * 0"))
+    assert graded["results"]["forward.matches_reference"].status == FAILED
+    assert b"All tests passed" in graded["stdout"]
+
+
+def test_sandbox_sees_neither_repository_nor_sample_labels():
+    code = inspect.cleandoc(f"""
+        import os
+        def probe():
+            seen = []
+            for path in [{str(REPO)!r}, {str(REPO / 'reference')!r}, '/root/.cache', '/tmp']:
+                # the virtualenv may live in the repository: it is the only thing mounted there
+                visible = [f for f in os.listdir(path) if f != '.venv'] if os.path.isdir(path) else []
+                seen.append(visible and path)
+            import importlib.util
+            spec = importlib.util.find_spec('mlxtend')
+            if spec and spec.submodule_search_locations:
+                seen.append(os.listdir(list(spec.submodule_search_locations)[0]) and 'mlxtend')
+            try:
+                import reference
+                seen.append('reference importable')
+            except ImportError:
+                pass
+            return [s for s in seen if s]
+    """)
+    with Sandbox(code, limits=FAST) as sandbox:
+        assert sandbox.invoke("probe", ()).output in ((), [])
