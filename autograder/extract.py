@@ -1,0 +1,139 @@
+"""Stage 1 of grading: read a submitted notebook as data and extract the code to grade.
+
+The notebook is parsed as JSON (nbformat) and its cells with ``ast``; nothing is executed here.
+What is kept, in notebook order, is what a grader needs to call the student's functions and
+nothing that trains or plots: imports, function and class definitions (the last definition of a
+name wins, as when the cells run top to bottom), and top-level assignments that call nothing
+(constants, aliases, dicts of functions). Cells that do not parse are skipped and named;
+IPython magics and shell escapes are dropped.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+
+class ExtractError(Exception):
+    """The file cannot be graded at all; the message says why, for the student."""
+
+
+@dataclass
+class Extracted:
+    code: str  # the kept statements, ready for the sandbox
+    defined: list[str]  # functions and classes defined, in order
+    skipped_cells: list[str] = field(default_factory=list)  # "cell 4 (id abc): SyntaxError …"
+    missing: list[str] = field(default_factory=list)  # graded functions not defined anywhere
+
+
+KEPT = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def read_notebook(path: str | Path) -> nbformat.NotebookNode:
+    """The notebook at ``path``, or an ExtractError naming what is wrong with the file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ExtractError(f"{path.name} cannot be read ({e.strerror})") from None
+    if not raw.strip():
+        raise ExtractError(f"{path.name} is empty")
+    try:
+        text = raw.decode("utf-8")
+        json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        looks_like_python = raw.lstrip()[:6] in (b"import", b"from ", b"def ", b"#") or b"\ndef " in raw
+        if looks_like_python:
+            raise ExtractError(f"{path.name} is Python source, not a notebook: submit the .ipynb file "
+                               f"saved from Jupyter") from None
+        raise ExtractError(f"{path.name} is not a valid notebook (its JSON is malformed: {e})") from None
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as e:  # noqa: BLE001 - nbformat raises many kinds
+        raise ExtractError(f"{path.name} is JSON but not a Jupyter notebook ({type(e).__name__})") from None
+    if not isinstance(nb.get("cells"), list):
+        raise ExtractError(f"{path.name} has no cells")
+    return nb
+
+
+def extract(nb: nbformat.NotebookNode, functions: tuple[str, ...] = (), *,
+            other_assignments: dict[str, tuple[str, ...]] | None = None) -> Extracted:
+    """The code to grade from a notebook; ``functions`` are the graded names to look for."""
+    kept: dict[str, ast.stmt] = {}  # name -> last definition (order: first appearance)
+    order: list[str] = []
+    imports: list[ast.stmt] = []
+    skipped: list[str] = []
+    for number, cell in enumerate(nb.cells, start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        source = _strip_magics(cell.get("source", ""))
+        try:
+            tree = ast.parse(source)
+        except SyntaxError as e:
+            skipped.append(f"cell {number}{_id(cell)}: {type(e).__name__} on its line {e.lineno}: {e.msg}")
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                imports.append(node)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                _keep(kept, order, node.name, node)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)) and _calls_nothing(node):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = [t.id for t in targets if isinstance(t, ast.Name)]
+                if len(names) == len(targets) and names:
+                    _keep(kept, order, names[0], node)
+    body = [ast.ImportFrom(module="__future__", names=[ast.alias("annotations")], level=0)]
+    body += [_tolerant(i) for i in _unique(imports)] + [kept[name] for name in order]
+    module = ast.fix_missing_locations(ast.Module(body=body, type_ignores=[]))
+    defined = [n for n in order if isinstance(kept[n], (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    missing = [f for f in functions if f not in defined]
+    if functions and len(missing) == len(functions) and other_assignments:
+        for other, names in other_assignments.items():
+            if names and sum(n in defined for n in names) >= max(1, len(names) // 2):
+                raise ExtractError(f"this notebook looks like {other}'s (it defines {', '.join(n for n in names if n in defined)}), "
+                                   f"not this assignment's: none of {', '.join(functions)} is defined")
+    return Extracted(ast.unparse(module), defined, skipped, missing)
+
+
+def _keep(kept: dict, order: list, name: str, node: ast.stmt) -> None:
+    if name in kept:
+        order.remove(name)
+    kept[name] = node
+    order.append(name)
+
+
+def _unique(imports: list[ast.stmt]) -> list[ast.stmt]:
+    seen, out = set(), []
+    for node in imports:
+        key = ast.dump(node)
+        if key not in seen and not (isinstance(node, ast.ImportFrom) and node.module == "__future__"):
+            seen.add(key)
+            out.append(node)
+    return out
+
+
+def _tolerant(node: ast.stmt) -> ast.stmt:
+    """``try: <import> except ImportError: pass``: a module missing in the sandbox (the
+    notebook's check helpers, say) must not stop the rest from loading."""
+    handler = ast.ExceptHandler(type=ast.Name("ImportError", ast.Load()), name=None, body=[ast.Pass()])
+    return ast.Try(body=[node], handlers=[handler], orelse=[], finalbody=[])
+
+
+def _calls_nothing(node: ast.stmt) -> bool:
+    return not any(isinstance(n, (ast.Call, ast.Await, ast.Yield, ast.YieldFrom)) for n in ast.walk(node))
+
+
+def _strip_magics(source: str) -> str:
+    lines = []
+    for line in source.splitlines():
+        stripped = line.lstrip()
+        lines.append("" if stripped.startswith(("%", "!")) else line)
+    return "\n".join(lines)
+
+
+def _id(cell) -> str:
+    return f" (id {cell['id']})" if cell.get("id") else ""
