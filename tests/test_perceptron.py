@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 
@@ -12,10 +13,29 @@ from hypothesis import strategies as st
 
 from autograder import strategies as S
 from autograder.forbidden import NO_AUTOGRAD_NO_NN, CallRecorder, graph_leaks, scan_source
-from reference import data, perceptron
+from autograder.settings import profile
+from reference import perceptron
 from reference.training import History
 
-settings.register_profile("perceptron-tests", max_examples=25, deadline=None, derandomize=True, database=None)
+# the grader's deterministic settings (derandomized, no database, no deadline)
+PROFILE = settings(profile("dev"), max_examples=25)
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Train on one thread. On 2 cores shared with other jobs, two torch threads spin against
+    each other and these small products run 5–100× slower (same accuracy)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train(dataset, hp, **kwargs):
+    with one_thread():
+        return perceptron.train(dataset, hp, device="cpu", progress=False, **kwargs)
 
 
 @st.composite
@@ -52,7 +72,7 @@ def test_init_is_small_with_both_signs():
     assert a["W"].abs().max() <= 0.01 and (a["W"] > 0).any() and (a["W"] < 0).any()
 
 
-@settings(settings.get_profile("perceptron-tests"))
+@PROFILE
 @given(cases())
 def test_forward_is_affine(case):
     """Is forward exactly x W + b?"""
@@ -60,7 +80,7 @@ def test_forward_is_affine(case):
     torch.testing.assert_close(perceptron.forward(params, x), x @ params["W"] + params["b"])
 
 
-@settings(settings.get_profile("perceptron-tests"))
+@PROFILE
 @given(cases(batch=(1, 1)))
 def test_single_example_update_is_the_delta_rule(case):
     """For N = 1, is the update Δw_ij = η x_j (t_i − y_i) and Δb_i = η (t_i − y_i)?"""
@@ -72,7 +92,7 @@ def test_single_example_update_is_the_delta_rule(case):
     torch.testing.assert_close(new["b"], params["b"] + lr * error)
 
 
-@settings(settings.get_profile("perceptron-tests"))
+@PROFILE
 @given(cases(batch=(1, 1)))
 def test_single_example_update_moves_every_output_toward_its_target(case):
     """With η (|x|² + 1) < 2, does each output move toward its target on the same example,
@@ -86,7 +106,7 @@ def test_single_example_update_moves_every_output_toward_its_target(case):
     assert (after.abs() <= before.abs()).all()
 
 
-@settings(settings.get_profile("perceptron-tests"))
+@PROFILE
 @given(cases(batch=(2, 16)))
 def test_batch_update_is_the_mean_of_per_example_updates(case):
     """Is a mini-batch update the mean of the N single-example changes, all taken from the same
@@ -100,7 +120,7 @@ def test_batch_update_is_the_mean_of_per_example_updates(case):
         torch.testing.assert_close(new[key] - params[key], mean_change)
 
 
-@settings(settings.get_profile("perceptron-tests"))
+@PROFILE
 @given(cases(batch=(2, 16)))
 def test_small_batch_step_lowers_the_squared_error(case):
     """Does a small mini-batch step lower the squared error on that same batch?"""
@@ -110,7 +130,7 @@ def test_small_batch_step_lowers_the_squared_error(case):
     assert after <= before
 
 
-@settings(settings.get_profile("perceptron-tests"))
+@PROFILE
 @given(cases())
 def test_update_does_not_mutate_its_inputs(case):
     """Does update return new tensors and leave params, x and t unchanged?"""
@@ -169,25 +189,52 @@ def test_max_batches_and_seed(mnist_sample):
     """Does max_batches stop early (and still record), and does the same seed give the same
     weights?"""
     hp = perceptron.hyper_for("mnist-sample")
-    a, history = perceptron.train(mnist_sample, hp, device="cpu", progress=False, max_batches=3)
-    b, _ = perceptron.train(mnist_sample, hp, device="cpu", progress=False, max_batches=3)
+    a, history = _train(mnist_sample, hp, max_batches=3)
+    b, _ = _train(mnist_sample, hp, max_batches=3)
     assert len(history.epochs) == 1 and history.epochs[0] == pytest.approx(3 / -(-4000 // hp.batch_size))
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_mnist_sample_reaches_a_reasonable_accuracy(mnist_sample):
-    """Do the tuned mnist-sample defaults reach ≥ 0.83 on its 1,000 test digits (0.861 measured,
-    seed 0)?"""
-    params, history = perceptron.train(mnist_sample, perceptron.hyper_for("mnist-sample"),
-                                       device="cpu", progress=False)
+@pytest.fixture(scope="module")
+def sample_run(mnist_sample):
+    """The tuned mnist-sample defaults, trained once for this module."""
+    return _train(mnist_sample, perceptron.hyper_for("mnist-sample"))
+
+
+@pytest.fixture(scope="module")
+def mnist_run(mnist):
+    """The tuned mnist defaults, trained once for this module."""
+    return _train(mnist, perceptron.hyper_for("mnist"))
+
+
+def test_mnist_sample_reaches_a_reasonable_accuracy(sample_run):
+    """Do the tuned mnist-sample defaults reach ≥ 0.83 on its 1,000 test digits (0.861 measured
+    with seed 0, 0.855 with seeds 1 and 2)?"""
+    _, history = sample_run
     assert history.final_accuracy >= 0.83
-    assert history.train_loss[-1] < history.train_loss[0] or len(history.train_loss) == 1
-    assert history.seconds > 0
+
+
+def test_history_has_one_entry_per_epoch(sample_run):
+    """Does History record every epoch, with a falling train loss and the training time?"""
+    _, history = sample_run
+    epochs = perceptron.hyper_for("mnist-sample").epochs
+    assert history.epochs == pytest.approx([float(e) for e in range(1, epochs + 1)])
+    assert len(history.train_loss) == len(history.test_accuracy) == epochs
+    assert history.train_loss[-1] < history.train_loss[0] and history.seconds > 0
 
 
 @pytest.mark.real_data
-def test_full_mnist_reaches_the_least_squares_ceiling(mnist):
-    """Do the tuned defaults reach ≥ 0.855 on the 10,000 MNIST test digits (0.8635 measured,
-    seed 0; the least-squares fit scores 0.860)?"""
-    _, history = perceptron.train(mnist, perceptron.hyper_for("mnist"), device="cpu", progress=False)
+def test_full_mnist_reaches_the_least_squares_ceiling(mnist_run):
+    """Do the tuned defaults reach ≥ 0.855 on the 10,000 MNIST test digits (0.8635 measured with
+    seed 0, 0.8624–0.8630 with seeds 1–2; the least-squares fit of the model scores 0.860)?"""
+    _, history = mnist_run
     assert history.final_accuracy >= 0.855
+
+
+@pytest.mark.real_data
+def test_full_mnist_weights_are_plain_tensors(mnist_run):
+    """Are the trained weights finite float32 tensors of the documented shapes, with no graph?"""
+    params, _ = mnist_run
+    assert params["W"].shape == (784, 10) and params["b"].shape == (10,)
+    assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in params.values())
+    assert graph_leaks(params) == []

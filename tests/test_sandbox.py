@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap cannot
 REPO = Path(__file__).resolve().parents[1]
 HONEST = "import torch\n\n" + "\n\n".join(
     inspect.getsource(getattr(p1, f)).replace("Params", "dict") for f in ("forward", "update", "predict"))
-FAST = Limits(call_seconds=5, startup_seconds=60, submission_seconds=120)
+FAST = Limits(call_seconds=10, startup_seconds=60, submission_seconds=120)
 
 
 @pytest.fixture(scope="module")
