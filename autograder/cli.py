@@ -15,6 +15,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"assignments to validate (default: all: {', '.join(checks.MODULES)})")
     v.add_argument("--profile", default="grading", choices=["grading", "dev", "ci"],
                    help="Hypothesis settings profile (default: grading)")
+    g = sub.add_parser("grade", help="grade a class: each submission in its own sandbox, into a gradebook")
+    g.add_argument("submitted", help="nbgrader's submitted/ folder (submitted/<student>/<assignment>/*.ipynb) or a course root")
+    g.add_argument("--assignment", action="append", required=True, choices=list(checks.MODULES),
+                   help="assignment to grade (repeat for several)")
+    g.add_argument("--out", required=True, help="folder for grades.csv and per-student results")
+    g.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default: 1)")
+    g.add_argument("--timeout", type=float, default=20.0, help="seconds allowed per call of a student's function (default: 20)")
+    g.add_argument("--force", action="store_true", help="grade again submissions that already have results")
+    g.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run students' code without bubblewrap (only where it cannot be installed; never for untrusted code)")
     return parser
 
 
@@ -30,4 +40,33 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             build_parser().error(f"unknown assignment(s) {', '.join(unknown)}: choose from {', '.join(checks.MODULES)}")
         return validate.main(assignments=args.assignments or None, profile=args.profile)
+    if args.command == "grade":
+        return grade_main(args)
     return 2
+
+
+def grade_main(args) -> int:
+    import sys
+    from pathlib import Path
+
+    from autograder.grade import grade_class
+    from autograder.sandbox import Limits, bwrap_available
+
+    submitted, out = Path(args.submitted), Path(args.out)
+    if not submitted.is_dir():
+        print(f"error: {submitted} is not a folder", file=sys.stderr)
+        return 2
+    if not args.unsafe_no_sandbox and not bwrap_available():
+        print("error: bubblewrap (bwrap) is missing or cannot create namespaces here; install it "
+              "(apt-get install bubblewrap) or pass --unsafe-no-sandbox explicitly", file=sys.stderr)
+        return 2
+    limits = Limits(call_seconds=args.timeout)
+    graded = grade_class(submitted, args.assignment, out, jobs=args.jobs, force=args.force,
+                         limits=limits, unsafe=args.unsafe_no_sandbox)
+    width = max([len(g.student) for g in graded] + [7])
+    print(f"{'student':<{width}}  {'assignment':<16} {'score':>11}  notes")
+    for g in sorted(graded, key=lambda g: (g.assignment, g.student)):
+        note = g.error or "; ".join(g.notes)
+        print(f"{g.student:<{width}}  {g.assignment:<16} {g.score:>5g}/{g.max_score:<5g}  {note[:80]}")
+    print(f"gradebook: {out / 'grades.csv'}; per student: {out}/<student>/<assignment>/results.json")
+    return 0

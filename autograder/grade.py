@@ -1,0 +1,201 @@
+"""``python -m autograder grade``: a whole class, each submission in its own sandbox.
+
+The chain for one submission: find the notebook → extract (:mod:`autograder.extract`) → start a
+sandbox worker (:mod:`autograder.sandbox`) → run the assignment's checks through it
+(:mod:`autograder.check`) → write its results atomically. A stage that fails records why, and
+the class goes on. Finished submissions are skipped on the next run unless ``force``; the
+gradebook (``grades.csv``) is written from every result file at the end, sorted, so the same
+inputs give a byte-identical file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autograder import checks
+from autograder.check import run_assignment
+from autograder.extract import ExtractError, extract, read_notebook
+from autograder.results import ERROR, FAILED, CheckResult
+
+RESULT_FILE = "grading.json"  # ours, complete; results.json is Gradescope's format
+
+
+@dataclass
+class Graded:
+    student: str
+    assignment: str
+    results: list[CheckResult]
+    max_score: float
+    error: str = ""  # why the submission could not be graded at all (then every check failed)
+    notes: list[str] = field(default_factory=list)  # skipped cells, missing functions, timeouts
+    output: str = ""  # what the student's code printed (capped), never parsed
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return sum(r.points for r in self.results)
+
+
+def find_submissions(submitted: Path, assignment: str) -> list[tuple[str, Path | None]]:
+    """(student, notebook) pairs from nbgrader's ``submitted/<student>/<assignment>/`` layout;
+    ``submitted`` may also be a course root holding ``submitted/``. A student folder without a
+    notebook gives ``None`` (graded as "no notebook submitted")."""
+    if (submitted / "submitted").is_dir():
+        submitted = submitted / "submitted"
+    pairs = []
+    for student_dir in sorted(p for p in submitted.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        folder = student_dir / assignment
+        if not folder.is_dir():
+            continue
+        notebooks = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+        preferred = [p for p in notebooks if p.stem == assignment]
+        pairs.append((student_dir.name, (preferred or notebooks or [None])[0]))
+    return pairs
+
+
+def grade_one(student: str, notebook: Path | None, assignment_name: str, *, profile: str = "grading",
+              limits=None, unsafe: bool = False) -> Graded:
+    """Grade one submission; never raises for anything the submission did."""
+    from autograder.sandbox import Limits, Sandbox
+
+    start = time.perf_counter()
+    assignment = checks.load(assignment_name)
+    graded = Graded(student, assignment_name, [], assignment.max_points)
+
+    def all_failed(reason: str) -> Graded:
+        graded.error = reason
+        graded.results = [CheckResult(assignment.check_id(c), c.title, c.function, FAILED, 0.0, c.points,
+                                      c.hidden, reason) for c in assignment.checks]
+        graded.seconds = time.perf_counter() - start
+        return graded
+
+    if notebook is None:
+        return all_failed("no notebook submitted")
+    others = {name: checks.load(name).functions for name in checks.MODULES if name != assignment_name}
+    try:
+        extracted = extract(read_notebook(notebook), assignment.functions, other_assignments=others)
+    except ExtractError as e:
+        return all_failed(str(e))
+    graded.notes += [f"skipped {c}" for c in extracted.skipped_cells]
+    if extracted.missing:
+        graded.notes.append(f"not defined in the notebook: {', '.join(extracted.missing)}")
+    try:
+        sandbox = Sandbox(extracted.code, limits=limits or Limits(), unsafe=unsafe)
+    except Exception as e:  # noqa: BLE001 - the grader's fault, not the student's: say so
+        return all_failed(f"the sandbox could not start ({type(e).__name__}: {e}); ask your instructor")
+    with sandbox:
+        if sandbox.load_error:
+            err = sandbox.load_error
+            line = f" (line {err['line']} of the extracted code)" if err.get("line") else ""
+            graded.output = bytes(sandbox.stdout).decode(errors="replace")
+            return all_failed(f"your notebook's code raised {err.get('exc_type')}: {err.get('message')}{line} "
+                              f"when loaded, so no function could be called")
+        try:
+            graded.results = run_assignment(assignment, sandbox, profile)
+        except Exception as e:  # noqa: BLE001
+            return all_failed(f"grading stopped: {type(e).__name__}: {e}")
+        graded.notes += sandbox.events
+        graded.output = (bytes(sandbox.stdout) + bytes(sandbox.stderr)).decode(errors="replace")
+    graded.seconds = time.perf_counter() - start
+    return graded
+
+
+# --- files ----------------------------------------------------------------------------------------
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write via a temporary file and a rename: a killed run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def gradescope(graded: Graded) -> dict[str, Any]:
+    """Gradescope's autograder results format."""
+    tests = []
+    for r in graded.results:
+        output = r.message
+        if r.counterexample is not None:
+            output += "\nminimal failing input: " + json.dumps(r.counterexample)
+        tests.append({"name": r.title, "number": r.check_id, "score": r.points, "max_score": r.max_points,
+                      "status": "passed" if r.passed else "failed", "output": output,
+                      "visibility": "after_published" if r.hidden else "visible"})
+    return {"score": graded.score, "output": graded.error or "; ".join(graded.notes), "tests": tests,
+            "visibility": "after_published"}
+
+
+def write_results(out: Path, graded: Graded) -> Path:
+    folder = out / graded.student / graded.assignment
+    data = {**asdict(graded), "results": [r.to_json() for r in graded.results], "score": graded.score}
+    atomic_write(folder / "results.json", json.dumps(gradescope(graded), indent=1, ensure_ascii=False))
+    atomic_write(folder / RESULT_FILE, json.dumps(data, indent=1, ensure_ascii=False))  # last: marks it done
+    return folder
+
+
+def load_results(out: Path, assignment: str) -> list[Graded]:
+    graded = []
+    for path in sorted(out.glob(f"*/{assignment}/{RESULT_FILE}")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        results = [CheckResult(**r) for r in data.pop("results")]
+        data.pop("score", None)
+        graded.append(Graded(results=results, **data))
+    return graded
+
+
+def gradebook_csv(graded: list[Graded]) -> str:
+    """One row per student and assignment: student, assignment, score, max_score, one column
+    per check (its points). Sorted, no timings: the same results give the same bytes."""
+    check_ids = sorted({r.check_id for g in graded for r in g.results})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["student", "assignment", "score", "max_score", *check_ids])
+    for g in sorted(graded, key=lambda g: (g.student, g.assignment)):
+        points = {r.check_id: r.points for r in g.results}
+        writer.writerow([g.student, g.assignment, _num(g.score), _num(g.max_score),
+                         *(_num(points[c]) if c in points else "" for c in check_ids)])
+    return buffer.getvalue()
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+# --- the class ------------------------------------------------------------------------------------
+
+
+def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int = 1, force: bool = False,
+                profile: str = "grading", limits=None, unsafe: bool = False, progress: bool = True) -> list[Graded]:
+    """Grade every submission of every assignment, ``jobs`` at a time, resuming where a
+    previous run stopped; then write ``grades.csv`` from all result files."""
+    from tqdm.auto import tqdm
+
+    todo = []
+    for assignment in assignments:
+        for student, notebook in find_submissions(submitted, assignment):
+            if force or not (out / student / assignment / RESULT_FILE).is_file():
+                todo.append((student, notebook, assignment))
+    kwargs = dict(profile=profile, limits=limits, unsafe=unsafe)
+    bar = tqdm(total=len(todo), desc="grading", unit="submission", disable=not progress or not todo)
+    if jobs <= 1:
+        for student, notebook, assignment in todo:
+            write_results(out, grade_one(student, notebook, assignment, **kwargs))
+            bar.update()
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(grade_one, s, n, a, **kwargs) for s, n, a in todo]
+            for future in as_completed(futures):
+                write_results(out, future.result())
+                bar.update()
+    bar.close()
+    everything = [g for a in assignments for g in load_results(out, a)]
+    atomic_write(out / "grades.csv", gradebook_csv(everything))
+    return everything
