@@ -8,7 +8,9 @@ a JSON document stored as the UTF-8 bytes of the array ``__meta__``. Nothing is 
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +60,14 @@ def write(path: str | Path, assignment: str, cases: dict[str, list[dict[str, Any
     arrays["__meta__"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        np.savez_compressed(f, **arrays)
+    # np.savez stamps each member with the current time; a fixed date keeps releases byte-identical
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for key in sorted(arrays):
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asarray(arrays[key]), allow_pickle=False)
+            archive.writestr(info, buffer.getvalue())
     return path
 
 

@@ -74,10 +74,27 @@ class Report:
         return f"<pre style='border-left:4px solid {color};padding-left:8px'>{html.escape(str(self))}</pre>"
 
 
-def check(name: str, namespace: dict[str, Any] | None = None, *, bank: str | Path | None = None) -> Report:
-    """Check the function ``name`` defined in ``namespace`` (default: the caller's globals)."""
+class CheckFailed(AssertionError):
+    """Raised by :func:`check` when a check fails (not when the function is still a stub)."""
+
+
+def check(name: str, namespace: dict[str, Any] | None = None, *, bank: str | Path | None = None,
+          raise_on_failure: bool = True) -> Report:
+    """Check the function ``name`` defined in ``namespace`` (default: the caller's globals).
+
+    Returns the report (Jupyter displays it); raises :class:`CheckFailed` with the report as
+    its message when a check fails, so that "Run all" stops at the first wrong function. A stub
+    that raises NotImplementedError only reports "not implemented yet".
+    """
     if namespace is None:
         namespace = inspect.currentframe().f_back.f_globals  # type: ignore[union-attr]
+    report = _run(name, namespace, bank)
+    if raise_on_failure and not report.passed and not report.not_implemented:
+        raise CheckFailed("\n" + str(report))
+    return report
+
+
+def _run(name: str, namespace: dict[str, Any], bank: str | Path | None) -> Report:
     report = Report(name)
     fn = namespace.get(name)
     if not callable(fn):

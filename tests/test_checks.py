@@ -168,7 +168,7 @@ def test_reference_passes_student_checks(name, module, banks):
 
 def test_student_check_shows_a_counterexample(banks):
     namespace = {**vars(p2), "hidden_delta": lambda d2, W2, h: d2 @ W2.T}
-    report = student.check("hidden_delta", namespace, bank=banks["tp2_shallow"])
+    report = student.check("hidden_delta", namespace, bank=banks["tp2_shallow"], raise_on_failure=False)
     assert not report.passed and "differs from the expected value" in str(report) and "input:" in str(report)
 
 
@@ -177,7 +177,7 @@ def test_gradcheck_names_the_wrong_parameter(banks):
         g = p2.backward(params, cache, t)
         return {**g, "b1": -g["b1"]}
 
-    report = student.check("backward", {**vars(p2), "backward": backward}, bank=banks["tp2_shallow"])
+    report = student.check("backward", {**vars(p2), "backward": backward}, bank=banks["tp2_shallow"], raise_on_failure=False)
     gradcheck = [l for l in report.lines if "finite differences" in l.what][0]
     assert not gradcheck.ok and "start with the gradient for b1" in gradcheck.detail
 
@@ -222,3 +222,19 @@ def test_a_cohort_may_allow_nn():
     assert run_check(check, InProcess({**vars(p2), "sigmoid": sigmoid}), allowed, "dev").passed
     strict = checks.load("tp2_shallow")
     assert not run_check(check, InProcess({**vars(p2), "sigmoid": sigmoid}), strict, "dev").passed
+
+
+def test_failed_student_check_raises_with_the_report(banks):
+    """In a notebook, a failing visible check stops "Run all" with the report as its message."""
+    namespace = {**vars(p2), "hidden_delta": lambda d2, W2, h: d2 @ W2.T}
+    with pytest.raises(student.CheckFailed, match="hidden_delta: FAILED"):
+        student.check("hidden_delta", namespace, bank=banks["tp2_shallow"])
+
+
+def test_hidden_cell_helper_raises_for_nbgrader():
+    """Does the hidden part of a test cell pass on correct code and raise on a bug?"""
+    from autograder.hidden import grade
+
+    grade("tp1_perceptron", "forward", dict(vars(p1)))
+    with pytest.raises(AssertionError, match="forward computes y = x W"):
+        grade("tp1_perceptron", "forward", {**vars(p1), "forward": lambda params, x: x @ params["W"]})
