@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--force", action="store_true", help="grade again submissions that already have results")
     g.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run students' code without bubblewrap (only where it cannot be installed; never for untrusted code)")
+    r = sub.add_parser("release", help="generate student_template/ from assignments/source/ (nbgrader) with the example banks")
+    r.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="assignments to release (default: all with a source)")
+    sub.add_parser("sync", help="rewrite the notebooks' solution cells from the reference")
     return parser
 
 
@@ -42,6 +45,16 @@ def main(argv: list[str] | None = None) -> int:
         return validate.main(assignments=args.assignments or None, profile=args.profile)
     if args.command == "grade":
         return grade_main(args)
+    if args.command == "release":
+        from autograder import release
+
+        return release.main(assignments=args.assignments or None)
+    if args.command == "sync":
+        from autograder import sources
+
+        changed = sources.sync(sources.ROOT_COURSE)
+        print("\n".join(f"updated {p}" for p in changed) or "solution cells already match the reference")
+        return 0
     return 2
 
 

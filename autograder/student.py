@@ -1,6 +1,7 @@
 """The students' visible checks: one call per function from the notebook, no reference needed.
 
     check("forward")            # in the notebook, after the cell that defines forward
+    report("forward", ns)       # the same as data (a Report), for tests and tools
 
 What is checked, for the function named:
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -30,6 +32,7 @@ import torch
 
 from . import bank as banks
 from .compare import Mismatch, compare_outputs, flatten
+from .forbidden import NO_AUTOGRAD_NO_NN, scan_source
 from .gradcheck import REL_TOLERANCE, numerical_gradients, relative_errors
 from .submission import realize
 
@@ -49,6 +52,7 @@ class Report:
     function: str
     lines: list[Line] = field(default_factory=list)
     not_implemented: bool = False
+    notes: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -62,7 +66,9 @@ class Report:
             out.append(f"{'✓' if line.ok else '✗'} {self.function}: {line.what}" + (f" — {line.detail}" if line.detail else ""))
             if line.example is not None:
                 out.append(f"    input: {line.example}")
-        out.append(f"{self.function}: {'passed' if self.passed else 'FAILED'}")
+        out += [f"· {note}" for note in self.notes]
+        if self.lines:
+            out.append(f"{self.function}: {'passed' if self.passed else 'FAILED'}")
         return "\n".join(out)
 
     __repr__ = __str__
@@ -75,23 +81,50 @@ class Report:
 
 
 class CheckFailed(AssertionError):
-    """Raised by :func:`check` when a check fails (not when the function is still a stub)."""
+    """Raised by :func:`check` when a check fails."""
 
 
-def check(name: str, namespace: dict[str, Any] | None = None, *, bank: str | Path | None = None,
-          raise_on_failure: bool = True) -> Report:
-    """Check the function ``name`` defined in ``namespace`` (default: the caller's globals).
+class NotImplementedYet(NotImplementedError):
+    """Raised by :func:`check` while the function is still the template's stub: the cell fails
+    (nbgrader gives it no points, ``nbgrader validate --invert`` sees it fail) with one line."""
 
-    Returns the report (Jupyter displays it); raises :class:`CheckFailed` with the report as
-    its message when a check fails, so that "Run all" stops at the first wrong function. A stub
-    that raises NotImplementedError only reports "not implemented yet".
+
+def _short_tracebacks() -> None:
+    """In IPython, show these two exceptions as their message alone, without a traceback."""
+    try:
+        ip = get_ipython()  # type: ignore[name-defined]  # noqa: F821 - defined inside IPython
+    except NameError:
+        return
+
+    def show(shell, etype, value, tb, tb_offset=None):
+        print(str(value).strip())
+        return None
+
+    ip.set_custom_exc((CheckFailed, NotImplementedYet), show)
+
+
+def report(name: str, namespace: dict[str, Any], *, bank: str | Path | None = None) -> Report:
+    """The visible checks of function ``name`` defined in ``namespace``, as data."""
+    return _run(name, namespace, bank)
+
+
+def check(name: str, namespace: dict[str, Any] | None = None, *, bank: str | Path | None = None) -> None:
+    """The notebook's one-line check: prints the report of ``name`` (default namespace: the
+    caller's globals). Raises :class:`CheckFailed` when a check fails and
+    :class:`NotImplementedYet` while the function is a stub, so that the cell fails as nbgrader
+    expects; in Jupyter either shows as its message alone. Returns nothing, so a test cell has no
+    result value for nbgrader to read as a partial-credit score. ``"*"`` checks the whole
+    notebook's functions for APIs the part forbids.
     """
     if namespace is None:
         namespace = inspect.currentframe().f_back.f_globals  # type: ignore[union-attr]
-    report = _run(name, namespace, bank)
-    if raise_on_failure and not report.passed and not report.not_implemented:
-        raise CheckFailed("\n" + str(report))
-    return report
+    _short_tracebacks()
+    result = _api(namespace, bank) if name == "*" else _run(name, namespace, bank)
+    if result.not_implemented:
+        raise NotImplementedYet(str(result))
+    if any(not line.ok for line in result.lines):
+        raise CheckFailed("\n" + str(result))
+    print(result)
 
 
 def _run(name: str, namespace: dict[str, Any], bank: str | Path | None) -> Report:
@@ -115,7 +148,8 @@ def _run(name: str, namespace: dict[str, Any], bank: str | Path | None) -> Repor
     except NotImplementedError:
         report.not_implemented = True
     if not report.lines and not report.not_implemented:
-        report.lines.append(Line(False, f"no visible check for {name} (is {BANK_FILE} next to the notebook?)"))
+        report.notes.append(f"no visible check for {name} here ({BANK_FILE} is not next to the notebook): "
+                            f"only the hidden tests will judge it")
     return report
 
 
@@ -255,6 +289,35 @@ def _deep_train_step(ns) -> Line:
         return Line(False, "a step ignores gradients left over from the previous step",
                     "call optimizer.zero_grad() before loss.backward()")
     return Line(True, "train_step lowers the loss and zeroes the gradients", f"loss {losses[0]:.3f} → {losses[-1]:.3f}")
+
+
+POLICIES = {"tp1_perceptron": NO_AUTOGRAD_NO_NN, "tp2_shallow": NO_AUTOGRAD_NO_NN}
+
+
+def _api(namespace: dict[str, Any], bank: str | Path | None) -> Report:
+    """The functions the bank names, scanned for forbidden APIs (their source, as Jupyter keeps it)."""
+    path = Path(bank) if bank is not None else Path.cwd() / BANK_FILE
+    assignment, cases = banks.read(path) if path.is_file() else ("", {})
+    result = Report("your functions")
+    policy = POLICIES.get(assignment)
+    names = [n for n in cases if callable(namespace.get(n))]
+    if policy is None or not names:
+        result.notes.append("nothing to check here")
+        return result
+    for name in names:
+        try:
+            source = textwrap.dedent(inspect.getsource(namespace[name]))
+        except (OSError, TypeError):
+            continue
+        if "raise NotImplementedError" in source:
+            result.not_implemented = True
+            continue
+        found = scan_source(source, policy)
+        result.lines.append(Line(not found, f"{name} uses only allowed APIs",
+                                 "; ".join(v.describe() for v in found) + (f" — {policy.reason}" if found else "")))
+    if result.lines:
+        result.not_implemented = False
+    return result
 
 
 PROPERTIES: dict[tuple[str, str], tuple[Callable[[dict], Line], ...]] = {

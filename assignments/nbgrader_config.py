@@ -1,0 +1,26 @@
+"""nbgrader configuration of the course (this folder is the course root).
+
+The project's release command (`python -m autograder release`) runs `nbgrader
+generate_assignment` on a temporary copy of this folder and writes the released notebooks to
+../student_template/; plain nbgrader works here too (`nbgrader generate_assignment tp1_perceptron`,
+`nbgrader autograde`, `nbgrader export`). The gradebook database and nbgrader's own folders
+(release/, submitted/, autograded/, feedback/) are not committed.
+"""
+
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+
+c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
+
+c.CourseDirectory.course_id = "tp-reseaux-de-neurones"
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+
+# Torch warnings and tqdm bars go to stderr: they must never cost a test cell its points.
+c.ExecutePreprocessor.timeout = 600
+c.Execute.interrupt_on_timeout = True
+
+# Students never see hidden tests, in the released notebook or in the generated feedback
+# (plain generate_feedback shows them: nbgrader#917).
+c.ClearHiddenTests.enforce_metadata = True
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]

@@ -1,0 +1,100 @@
+"""``python -m autograder release [ASSIGNMENT…]``: the student notebooks, from the course's sources.
+
+For each assignment: nbgrader's own ``generate_assignment`` (run on a temporary copy of the
+course directory, so no gradebook database or ``release/`` folder is left in the repository)
+writes the released notebook, whose solution regions become stubs and whose hidden tests are
+removed; then the example bank the visible checks replay is computed from the reference and
+written next to it (``examples.npz``). Once for all assignments, the students' check package
+``tpcheck/`` is written beside the assignment folders: the visible checks and the data loader,
+copied from :mod:`autograder` and :mod:`reference.data` (no solution, no hidden check in them).
+
+Everything written is deterministic: releasing twice gives identical files, which CI verifies.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from autograder import bank, checks
+
+ROOT = Path(__file__).resolve().parents[1]
+COURSE = ROOT / "assignments"
+TEMPLATE = ROOT / "student_template"
+ASSIGNMENTS = ("tp1_perceptron", "tp2_shallow", "tp3_deep", "tp4_cnn")
+
+# The student-side modules (relative imports only; torch and numpy besides), and what they are
+# called in tpcheck/.
+TPCHECK_FILES = {
+    "autograder/student.py": "student.py",
+    "autograder/bank.py": "bank.py",
+    "autograder/compare.py": "compare.py",
+    "autograder/gradcheck.py": "gradcheck.py",
+    "autograder/submission.py": "submission.py",
+    "autograder/forbidden.py": "forbidden.py",
+    "reference/data.py": "data.py",
+}
+TPCHECK_INIT = '''"""Visible checks and data for the course's notebooks (released by `python -m autograder release`).
+
+    from tpcheck import check
+    check("forward")
+"""
+
+from .student import check
+
+__all__ = ["check"]
+'''
+
+
+def release(assignments: list[str] | None = None, *, course: Path = COURSE, out: Path = TEMPLATE) -> list[Path]:
+    """Release ``assignments`` (default: every one with a source folder) into ``out``."""
+    names = assignments or [a for a in ASSIGNMENTS if (course / "source" / a).is_dir()]
+    written = []
+    with tempfile.TemporaryDirectory(prefix="tp-release-") as tmp:
+        work = Path(tmp) / "course"
+        shutil.copytree(course, work, ignore=shutil.ignore_patterns("gradebook.db", "release", "__pycache__"))
+        for name in names:
+            if not (work / "source" / name).is_dir():
+                raise FileNotFoundError(f"no source folder {course / 'source' / name}")
+            _generate(work, name, Path(tmp) / "gradebook.db")
+            target = out / name
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(work / "release" / name, target)
+            for path in target.rglob("*"):
+                if path.is_file():
+                    path.chmod(0o644)
+            if name in checks.MODULES:
+                bank.write(target / "examples.npz", name, bank.build(checks.load(name)))
+            written.append(target)
+    written.append(write_tpcheck(out / "tpcheck"))
+    return written
+
+
+def write_tpcheck(folder: Path) -> Path:
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    (folder / "__init__.py").write_text(TPCHECK_INIT)
+    for source, name in TPCHECK_FILES.items():
+        shutil.copyfile(ROOT / source, folder / name)
+    return folder
+
+
+def _generate(course: Path, name: str, db: Path) -> None:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force",
+           f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url=sqlite:///{db}"]
+    done = subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True)
+    if done.returncode != 0 or not (course / "release" / name).is_dir():
+        raise RuntimeError(f"nbgrader generate_assignment {name} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+
+
+def main(*, assignments: list[str] | None) -> int:
+    for path in release(assignments):
+        print(f"released {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    return 0

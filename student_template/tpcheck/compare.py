@@ -1,0 +1,109 @@
+"""Compare a student's outputs with expected ones: structure, then type, shape, dtype, values.
+
+Outputs are flattened to ``{path: tensor}`` first: a tensor is ``""``, tuples (NamedTuples
+included, so a student's plain tuple and the reference's NamedTuple agree) are indexed ``"0"``,
+``"1.2"``…, dicts keyed by their keys. Only exact ``torch.Tensor`` instances count: a subclass,
+or any object with a lying ``__eq__``, is refused before a value is looked at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import torch
+
+# Float32 results of the same formula, summed in another order, differ by ~1e-6 relative;
+# these leave a margin of 100x while catching every real bug of the mutation suite.
+RTOL = 1e-4
+ATOL = 1e-5  # scaled by max(1, max|expected|) so large outputs get a proportionate margin
+
+
+class Mismatch(AssertionError):
+    """A check failed; ``message`` is for the student, ``details`` holds what was compared."""
+
+    def __init__(self, message: str, **details: Any):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """``{path: leaf}`` for nested tuples/lists/dicts; leaves are whatever is not a container."""
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key in value:
+            out.update(flatten(value[key], f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(value, (tuple, list)):
+        out = {}
+        for i, item in enumerate(value):
+            out.update(flatten(item, f"{prefix}.{i}" if prefix else str(i)))
+        return out
+    return {prefix: value}
+
+
+def describe(value: Any) -> str:
+    if type(value).__name__ == "Opaque":  # something a sandbox could not send as plain data
+        return f"a {value.type_name}"
+    if type(value) is torch.Tensor:
+        return f"tensor of shape {tuple(value.shape)} and dtype {str(value.dtype).replace('torch.', '')}"
+    return f"a {type(value).__name__}"
+
+
+def assert_plain_tensor(value: Any, name: str) -> torch.Tensor:
+    if type(value) is not torch.Tensor:
+        raise Mismatch(f"{name} should be a torch.Tensor, got {describe(value)}", got_type=type(value).__name__)
+    return value
+
+
+def assert_close(got: Any, expected: torch.Tensor, name: str, *, rtol: float = RTOL, atol: float = ATOL) -> None:
+    """Type, shape, dtype, finiteness, then values within ``rtol``/``atol`` (in float64)."""
+    got = assert_plain_tensor(got, name)
+    if got.shape != expected.shape:
+        raise Mismatch(f"{name} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}",
+                       got_shape=list(got.shape), expected_shape=list(expected.shape))
+    if got.dtype != expected.dtype:
+        raise Mismatch(f"{name} has dtype {got.dtype}, expected {expected.dtype}",
+                       got_dtype=str(got.dtype), expected_dtype=str(expected.dtype))
+    g, e = got.detach().double(), expected.detach().double()
+    if not torch.isfinite(g).all():
+        bad = _index(int((~torch.isfinite(g)).flatten().nonzero()[0]), g.shape)
+        raise Mismatch(f"{name} contains NaN or inf (first at index {bad})", where=bad)
+    scale = max(1.0, float(e.abs().max())) if e.numel() else 1.0
+    diff = (g - e).abs()
+    allowed = atol * scale + rtol * e.abs()
+    if e.numel() and bool((diff > allowed).any()):
+        flat = int((diff - allowed).flatten().argmax())
+        where = _index(flat, e.shape)
+        nonzero = e.abs() > 1e-6
+        rel = float((diff[nonzero] / e.abs()[nonzero]).max()) if nonzero.any() else None
+        rel_text = f", largest relative difference {rel:.3g}" if rel is not None else ""
+        at = f" at index {where}" if where else ""
+        raise Mismatch(
+            f"{name} differs from the expected value:{at} expected {float(e.flatten()[flat]):.6g}, "
+            f"got {float(g.flatten()[flat]):.6g} (largest absolute difference {float(diff.max()):.3g}{rel_text})",
+            where=where, expected=round(float(e.flatten()[flat]), 6), got=round(float(g.flatten()[flat]), 6),
+            max_abs_diff=float(diff.max()), max_rel_diff=rel,
+        )
+
+
+def compare_outputs(got: Any, expected: Any, names: Mapping[str, str] | None = None, **tol: float) -> None:
+    """Compare flattened outputs; ``names`` maps the paths to compare to readable names
+    (default: every path of ``expected``)."""
+    got_flat, exp_flat = flatten(got), flatten(expected)
+    names = names or {path: (path or "the result") for path in exp_flat}
+    for path, name in names.items():
+        if path not in got_flat:
+            shape = "a tuple" if path and path[0].isdigit() else ("a dict" if path else "a tensor")
+            raise Mismatch(f"{name} is missing from what your function returned "
+                           f"(expected {shape} with {name}; got {describe(got)})", missing=path)
+        assert_close(got_flat[path], exp_flat[path], name, **tol)
+
+
+def _index(flat: int, shape: torch.Size) -> list[int]:
+    idx = []
+    for size in reversed(shape):
+        idx.append(flat % size)
+        flat //= size
+    return list(reversed(idx))

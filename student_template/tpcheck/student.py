@@ -1,0 +1,329 @@
+"""The students' visible checks: one call per function from the notebook, no reference needed.
+
+    check("forward")            # in the notebook, after the cell that defines forward
+    report("forward", ns)       # the same as data (a Report), for tests and tools
+
+What is checked, for the function named:
+
+- the bank of fixed examples written next to the notebook at release time (``examples.npz``):
+  the outputs the reference gave for them, compared with tolerance, shapes and dtypes first;
+- that the function leaves its arguments unchanged;
+- reference-free properties: the perceptron update moves outputs toward their targets; the
+  shallow network's ``backward`` agrees with centred finite differences of its own
+  ``forward`` and ``loss`` in float64; the deep network's ``init_params`` gives random, trainable
+  weights for any depth.
+
+A stub that still raises ``NotImplementedError`` reports "not implemented yet". This module
+imports neither the reference nor the hidden checks: it ships to students, together with the
+modules it imports relatively (bank, compare, gradcheck, submission, forbidden), which use
+only torch and numpy.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from . import bank as banks
+from .compare import Mismatch, compare_outputs, flatten
+from .forbidden import NO_AUTOGRAD_NO_NN, scan_source
+from .gradcheck import REL_TOLERANCE, numerical_gradients, relative_errors
+from .submission import realize
+
+BANK_FILE = "examples.npz"
+
+
+@dataclass
+class Line:
+    ok: bool
+    what: str
+    detail: str = ""
+    example: Any = None
+
+
+@dataclass
+class Report:
+    function: str
+    lines: list[Line] = field(default_factory=list)
+    not_implemented: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.not_implemented and bool(self.lines) and all(l.ok for l in self.lines)
+
+    def __str__(self) -> str:
+        if self.not_implemented:
+            return f"{self.function}: not implemented yet"
+        out = []
+        for line in self.lines:
+            out.append(f"{'✓' if line.ok else '✗'} {self.function}: {line.what}" + (f" — {line.detail}" if line.detail else ""))
+            if line.example is not None:
+                out.append(f"    input: {line.example}")
+        out += [f"· {note}" for note in self.notes]
+        if self.lines:
+            out.append(f"{self.function}: {'passed' if self.passed else 'FAILED'}")
+        return "\n".join(out)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        import html
+
+        color = "#1a7f37" if self.passed else ("#9a6700" if self.not_implemented else "#cf222e")
+        return f"<pre style='border-left:4px solid {color};padding-left:8px'>{html.escape(str(self))}</pre>"
+
+
+class CheckFailed(AssertionError):
+    """Raised by :func:`check` when a check fails."""
+
+
+class NotImplementedYet(NotImplementedError):
+    """Raised by :func:`check` while the function is still the template's stub: the cell fails
+    (nbgrader gives it no points, ``nbgrader validate --invert`` sees it fail) with one line."""
+
+
+def _short_tracebacks() -> None:
+    """In IPython, show these two exceptions as their message alone, without a traceback."""
+    try:
+        ip = get_ipython()  # type: ignore[name-defined]  # noqa: F821 - defined inside IPython
+    except NameError:
+        return
+
+    def show(shell, etype, value, tb, tb_offset=None):
+        print(str(value).strip())
+        return None
+
+    ip.set_custom_exc((CheckFailed, NotImplementedYet), show)
+
+
+def report(name: str, namespace: dict[str, Any], *, bank: str | Path | None = None) -> Report:
+    """The visible checks of function ``name`` defined in ``namespace``, as data."""
+    return _run(name, namespace, bank)
+
+
+def check(name: str, namespace: dict[str, Any] | None = None, *, bank: str | Path | None = None) -> None:
+    """The notebook's one-line check: prints the report of ``name`` (default namespace: the
+    caller's globals). Raises :class:`CheckFailed` when a check fails and
+    :class:`NotImplementedYet` while the function is a stub, so that the cell fails as nbgrader
+    expects; in Jupyter either shows as its message alone. Returns nothing, so a test cell has no
+    result value for nbgrader to read as a partial-credit score. ``"*"`` checks the whole
+    notebook's functions for APIs the part forbids.
+    """
+    if namespace is None:
+        namespace = inspect.currentframe().f_back.f_globals  # type: ignore[union-attr]
+    _short_tracebacks()
+    result = _api(namespace, bank) if name == "*" else _run(name, namespace, bank)
+    if result.not_implemented:
+        raise NotImplementedYet(str(result))
+    if any(not line.ok for line in result.lines):
+        raise CheckFailed("\n" + str(result))
+    print(result)
+
+
+def _run(name: str, namespace: dict[str, Any], bank: str | Path | None) -> Report:
+    report = Report(name)
+    fn = namespace.get(name)
+    if not callable(fn):
+        report.lines.append(Line(False, f"no function called {name} is defined: run the cell that defines it"))
+        return report
+    path = Path(bank) if bank is not None else Path.cwd() / BANK_FILE
+    assignment, cases = banks.read(path) if path.is_file() else ("", {})
+    try:
+        for i, case in enumerate(cases.get(name, []), start=1):
+            report.lines.append(_bank_case(fn, namespace, case, i, len(cases[name])))
+        for prop in PROPERTIES.get((assignment, name), ()):
+            try:
+                report.lines.append(prop(namespace))
+            except NotImplementedError:
+                raise
+            except Exception as e:  # noqa: BLE001 - shown to the student, not raised
+                report.lines.append(Line(False, prop.__doc__ or prop.__name__, f"raised {type(e).__name__}: {e}"))
+    except NotImplementedError:
+        report.not_implemented = True
+    if not report.lines and not report.not_implemented:
+        report.notes.append(f"no visible check for {name} here ({BANK_FILE} is not next to the notebook): "
+                            f"only the hidden tests will judge it")
+    return report
+
+
+def _bank_case(fn, namespace, case, i, n) -> Line:
+    args = realize_all(case["args"], namespace)
+    before = [realize(a, namespace.get) for a in args]
+    try:
+        got = fn(*args)
+    except NotImplementedError:
+        raise
+    except Exception as e:  # noqa: BLE001 - shown to the student, not raised
+        return Line(False, f"fixed example {i}/{n}", f"raised {type(e).__name__}: {e}", _brief(case["args"]))
+    try:
+        compare_outputs(got, case["expected"], case["outputs"])
+        for a, b in zip(args, before):
+            fa, fb = flatten(a), flatten(b)
+            for path, value in fb.items():
+                if isinstance(value, torch.Tensor) and not torch.equal(fa[path], value):
+                    raise Mismatch(f"the function modified its input in place ({path or 'an argument'}); "
+                                   f"return new tensors instead")
+    except Mismatch as m:
+        return Line(False, f"fixed example {i}/{n}", m.message, _brief(case["args"]))
+    return Line(True, f"fixed example {i}/{n}")
+
+
+def realize_all(args, namespace):
+    return tuple(realize(a, namespace.get) for a in args)
+
+
+def _brief(args) -> str:
+    def one(a):
+        if isinstance(a, torch.Tensor):
+            return f"tensor{tuple(a.shape)}" if a.numel() > 12 else str([round(v, 4) for v in a.flatten().tolist()])
+        if isinstance(a, dict):
+            return "{" + ", ".join(f"{k}: {one(v)}" for k, v in a.items()) + "}"
+        return repr(a) if not hasattr(a, "fields") else f"{a.type_name}(…)"
+
+    return ", ".join(one(a) for a in args)
+
+
+# --- reference-free properties, per (assignment, function) ----------------------------------------
+
+
+def _perceptron_moves_toward_target(ns) -> Line:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 5, generator=g)
+    params = {"W": (torch.rand(5, 3, generator=g) - 0.5) * 0.2, "b": torch.zeros(3)}
+    t = torch.tensor([[0.0, 1.0, 0.0]])
+    y0 = ns["forward"](params, x)
+    new = ns["update"](params, x, t, 0.05)
+    y1 = ns["forward"](new, x)
+    ok = bool(((t - y1).abs() <= (t - y0).abs() + 1e-6).all())
+    return Line(ok, "one update moves every output toward its target",
+                "" if ok else f"|t − y| went from {(t - y0).abs().tolist()} to {(t - y1).abs().tolist()}: check the sign")
+
+
+def _shallow_gradcheck(ns) -> Line:
+    g = torch.Generator().manual_seed(0)
+    D, H, C, N = 4, 3, 2, 5
+    params = {"W1": torch.randn(D, H, generator=g, dtype=torch.float64) * 0.5,
+              "b1": torch.randn(H, generator=g, dtype=torch.float64) * 0.1,
+              "W2": torch.randn(H, C, generator=g, dtype=torch.float64) * 0.5,
+              "b2": torch.randn(C, generator=g, dtype=torch.float64) * 0.1}
+    x = torch.rand(N, D, generator=g, dtype=torch.float64)
+    t = torch.nn.functional.one_hot(torch.randint(0, C, (N,), generator=g), C).double()
+    forward, loss, backward = ns["forward"], ns["loss"], ns["backward"]
+
+    def total(p):
+        return loss(forward(p, x)[0], t)
+
+    y, cache = forward(params, x)
+    analytic = backward(params, cache, t)
+    numeric = numerical_gradients(total, params)
+    errors = relative_errors(analytic, numeric)
+    bad = {k: e for k, e in errors.items() if not (e < REL_TOLERANCE)}
+    if bad:
+        worst = max(bad, key=lambda k: bad[k] if math.isfinite(bad[k]) else math.inf)
+        return Line(False, "backward agrees with finite differences of forward and loss (float64)",
+                    f"relative error {', '.join(f'{k}: {e:.2g}' for k, e in bad.items())} "
+                    f"(should be < {REL_TOLERANCE:g}); start with the gradient for {worst}")
+    return Line(True, "backward agrees with finite differences of forward and loss (float64)",
+                f"largest relative error {max(errors.values()):.1e}")
+
+
+def _deep_init(ns) -> Line:
+    for sizes in ([4, 3], [5, 4, 3], [6, 5, 4, 2]):
+        params = ns["init_params"](sizes)
+        L = len(sizes) - 1
+        for l in range(1, L + 1):
+            W, b = params.get(f"W{l}"), params.get(f"b{l}")
+            if not isinstance(W, torch.Tensor) or tuple(W.shape) != (sizes[l - 1], sizes[l]):
+                return Line(False, "init_params shapes", f"W{l} should have shape {(sizes[l - 1], sizes[l])} for sizes {sizes}")
+            if not isinstance(b, torch.Tensor) or tuple(b.shape) != (sizes[l],):
+                return Line(False, "init_params shapes", f"b{l} should have shape {(sizes[l],)} for sizes {sizes}")
+            if not (W.requires_grad and W.is_leaf):
+                return Line(False, "init_params gives trainable leaves", f"W{l} needs requires_grad=True")
+            if len(set(map(tuple, W.detach().T.tolist()))) < W.shape[1]:
+                return Line(False, "init_params is random", f"two units of layer {l} start with identical weights")
+    return Line(True, "init_params: shapes for depths 1–3, random trainable weights")
+
+
+def _perceptron_predict(ns) -> Line:
+    g = torch.Generator().manual_seed(1)
+    params = {"W": torch.randn(6, 4, generator=g), "b": torch.randn(4, generator=g)}
+    x = torch.rand(7, 6, generator=g)
+    got, expected = ns["predict"](params, x), ns["forward"](params, x).argmax(1)
+    if not isinstance(got, torch.Tensor) or got.dtype != torch.int64 or got.shape != expected.shape:
+        return Line(False, "predict returns one int64 class index per example",
+                    f"expected an int64 tensor of shape {tuple(expected.shape)}")
+    ok = torch.equal(got, expected)
+    return Line(ok, "predict returns the class of the largest output of forward",
+                "" if ok else f"got {got.tolist()}, the largest outputs are at {expected.tolist()}")
+
+
+def _deep_train_step(ns) -> Line:
+    g = torch.Generator().manual_seed(2)
+    sizes, x, labels = [6, 5, 3], torch.rand(8, 6, generator=g), torch.randint(0, 3, (8,), generator=g)
+    start = {"W1": torch.randn(6, 5, generator=g) * 0.5, "b1": torch.zeros(5),
+             "W2": torch.randn(5, 3, generator=g) * 0.5, "b2": torch.zeros(3)}
+
+    def fresh(stale: bool):
+        p = {k: v.clone().requires_grad_(True) for k, v in start.items()}
+        if stale:
+            for v in p.values():
+                v.grad = torch.ones_like(v)
+        return p, torch.optim.SGD(list(p.values()), lr=0.1)
+
+    p, opt = fresh(False)
+    losses = [float(ns["train_step"](p, opt, x, labels, activation="relu", loss="cross_entropy")) for _ in range(20)]
+    if not losses[-1] < losses[0]:
+        return Line(False, "20 steps on one batch lower its loss", f"losses went from {losses[0]:.4f} to {losses[-1]:.4f}")
+    clean, opt = fresh(False)
+    ns["train_step"](clean, opt, x, labels, activation="relu", loss="cross_entropy")
+    stale, opt = fresh(True)
+    ns["train_step"](stale, opt, x, labels, activation="relu", loss="cross_entropy")
+    if not all(torch.allclose(clean[k], stale[k]) for k in start):
+        return Line(False, "a step ignores gradients left over from the previous step",
+                    "call optimizer.zero_grad() before loss.backward()")
+    return Line(True, "train_step lowers the loss and zeroes the gradients", f"loss {losses[0]:.3f} → {losses[-1]:.3f}")
+
+
+POLICIES = {"tp1_perceptron": NO_AUTOGRAD_NO_NN, "tp2_shallow": NO_AUTOGRAD_NO_NN}
+
+
+def _api(namespace: dict[str, Any], bank: str | Path | None) -> Report:
+    """The functions the bank names, scanned for forbidden APIs (their source, as Jupyter keeps it)."""
+    path = Path(bank) if bank is not None else Path.cwd() / BANK_FILE
+    assignment, cases = banks.read(path) if path.is_file() else ("", {})
+    result = Report("your functions")
+    policy = POLICIES.get(assignment)
+    names = [n for n in cases if callable(namespace.get(n))]
+    if policy is None or not names:
+        result.notes.append("nothing to check here")
+        return result
+    for name in names:
+        try:
+            source = textwrap.dedent(inspect.getsource(namespace[name]))
+        except (OSError, TypeError):
+            continue
+        if "raise NotImplementedError" in source:
+            result.not_implemented = True
+            continue
+        found = scan_source(source, policy)
+        result.lines.append(Line(not found, f"{name} uses only allowed APIs",
+                                 "; ".join(v.describe() for v in found) + (f" — {policy.reason}" if found else "")))
+    if result.lines:
+        result.not_implemented = False
+    return result
+
+
+PROPERTIES: dict[tuple[str, str], tuple[Callable[[dict], Line], ...]] = {
+    ("tp1_perceptron", "update"): (_perceptron_moves_toward_target,),
+    ("tp1_perceptron", "predict"): (_perceptron_predict,),
+    ("tp2_shallow", "backward"): (_shallow_gradcheck,),
+    ("tp3_deep", "init_params"): (_deep_init,),
+    ("tp3_deep", "train_step"): (_deep_train_step,),
+}

@@ -1,0 +1,164 @@
+"""What a check sees of a submission: named functions it can call, and their source.
+
+Checks never assume the student's code runs in their process. They go through
+:class:`Submission`; :class:`InProcess` is the implementation for trusted code (the reference,
+the test suite's mutants); the grading pipeline supplies one that calls into a sandbox worker.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import textwrap
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol
+
+import torch
+
+from .forbidden import ANYTHING, CallRecorder, Policy
+
+
+@dataclass(frozen=True)
+class Struct:
+    """An argument to rebuild on the student's side as ``TypeName(*fields)`` (e.g. the
+    ``ShallowCache`` NamedTuple the notebook defines), or a plain tuple when it is not defined."""
+
+    type_name: str
+    fields: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Trainable:
+    """A parameter to rebuild as a leaf tensor with ``requires_grad``; ``stale_grad``, when given,
+    is put in ``.grad`` first (as a previous step would leave it: a step must zero it)."""
+
+    value: torch.Tensor
+    stale_grad: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """A ``torch.optim`` optimizer to build over the (realized) dict argument number ``over``."""
+
+    name: str  # "sgd", "adam" or "adagrad"
+    lr: float
+    over: int = 0
+
+
+OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad}
+
+
+@dataclass
+class Call:
+    """One call into the student's code."""
+
+    output: Any
+    inputs_after: tuple[Any, ...]  # the arguments as the function left them (to spot mutation)
+    forbidden_calls: list[str] = field(default_factory=list)
+
+
+class StudentRaised(Exception):
+    """The student's function raised; ``not_implemented`` when it is still the stub."""
+
+    def __init__(self, function: str, exc_type: str, message: str):
+        self.function, self.exc_type, self.text = function, exc_type, message
+        self.not_implemented = exc_type == "NotImplementedError"
+        super().__init__(f"{function} raised {exc_type}: {message}")
+
+
+class Submission(Protocol):
+    def has(self, name: str) -> bool: ...
+
+    def invoke(self, name: str, args: tuple[Any, ...], policy: Policy = ANYTHING,
+               kwargs: dict[str, Any] | None = None) -> Call: ...
+
+    def source(self, name: str | None = None) -> str | None:
+        """The source of function ``name``, or of the whole submission when None."""
+        ...
+
+
+def realize_args(args: tuple[Any, ...], lookup: Callable[[str], Any]) -> tuple[Any, ...]:
+    """Realize every argument, then build each :class:`Optimizer` over its realized dict."""
+    real = [None if isinstance(a, Optimizer) else realize(a, lookup) for a in args]
+    for i, a in enumerate(args):
+        if isinstance(a, Optimizer):
+            target = real[a.over]
+            tensors = list(target.values()) if isinstance(target, dict) else list(target)
+            real[i] = OPTIMIZERS[a.name](tensors, lr=a.lr)
+    return tuple(real)
+
+
+def realize(value: Any, lookup: Callable[[str], Any]) -> Any:
+    """Deep-copy an argument, turning each :class:`Struct` into ``lookup(type_name)(*fields)``."""
+    if isinstance(value, Trainable):
+        leaf = value.value.detach().clone().requires_grad_(True)
+        if value.stale_grad is not None:
+            leaf.grad = value.stale_grad.detach().clone()
+        return leaf
+    if isinstance(value, Struct):
+        fields = tuple(realize(v, lookup) for v in value.fields)
+        factory = lookup(value.type_name)
+        return factory(*fields) if callable(factory) else fields
+    if isinstance(value, dict):
+        return {k: realize(v, lookup) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        return type(value)(realize(v, lookup) for v in value)
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    return copy.deepcopy(value)
+
+
+class InProcess:
+    """A submission given as a module (or a dict of names) in this very process: for trusted
+    code only. Arguments are copies; tensors in outputs are returned as they are."""
+
+    def __init__(self, namespace: Any, source: str | None = None):
+        self.namespace: Mapping[str, Any] = namespace if isinstance(namespace, Mapping) else vars(namespace)
+        if source is None and inspect.ismodule(namespace):
+            try:
+                source = inspect.getsource(namespace)
+            except (OSError, TypeError):
+                source = None
+        self._source = source
+
+    def has(self, name: str) -> bool:
+        return callable(self.namespace.get(name))
+
+    def invoke(self, name: str, args: tuple[Any, ...], policy: Policy = ANYTHING,
+               kwargs: dict[str, Any] | None = None) -> Call:
+        fn = self.namespace[name]
+        real_args = realize_args(args, self.namespace.get)
+        recorder = CallRecorder(policy)
+        torch.manual_seed(0)
+        try:
+            with recorder:
+                out = fn(*real_args, **(kwargs or {}))
+        except Exception as e:  # noqa: BLE001 - any exception of the student's is a result
+            raise StudentRaised(name, type(e).__name__, str(e)) from None
+        return Call(out, real_args, recorder.calls)
+
+    def source(self, name: str | None = None) -> str | None:
+        if name is None:
+            return self._source
+        if self._source is not None:
+            return function_source(self._source, name)
+        fn = self.namespace.get(name)
+        try:
+            return textwrap.dedent(inspect.getsource(fn)) if fn is not None else None
+        except (OSError, TypeError):
+            return None
+
+
+def function_source(source: str, name: str) -> str | None:
+    """The source of the last top-level ``def name`` in ``source`` (the one Python would keep)."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    found = None
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name:
+            found = ast.get_source_segment(source, node)
+    return found
