@@ -56,7 +56,8 @@ def release(assignments: list[str] | None = None, *, course: Path = COURSE, out:
     written = []
     with tempfile.TemporaryDirectory(prefix="tp-release-") as tmp:
         work = Path(tmp) / "course"
-        shutil.copytree(course, work, ignore=shutil.ignore_patterns("gradebook.db", "release", "__pycache__"))
+        shutil.copytree(course, work, ignore=shutil.ignore_patterns(
+            "gradebook.db", "release", "__pycache__", ".hypothesis", ".ipynb_checkpoints"))
         for name in names:
             if not (work / "source" / name).is_dir():
                 raise FileNotFoundError(f"no source folder {course / 'source' / name}")

@@ -32,3 +32,20 @@ settings.register_profile("dev", max_examples=15, **_common)
 def profile(name: str = "grading") -> settings:
     """The settings of a registered profile (``grading``, ``dev``, or Hypothesis's ``ci``)."""
     return settings.get_profile(name)
+
+
+def _no_local_constants() -> None:
+    """Hypothesis sometimes draws constants found in the *local* modules loaded in the process
+    (any non-library file: the tests, a notebook's helpers). Which of those are loaded differs
+    between the grader's CLI, pytest and a kernel, so examples — and grades, and the example
+    bank — would depend on it. Pin that set to empty (Hypothesis's global constants remain)."""
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover - a Hypothesis without local constants
+        return
+    if hasattr(providers, "_get_local_constants") and hasattr(providers, "Constants"):
+        empty = providers.Constants()
+        providers._get_local_constants = lambda: empty
+
+
+_no_local_constants()

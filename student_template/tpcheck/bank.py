@@ -87,6 +87,7 @@ def build(assignment, per_function: int = 4) -> dict[str, list[dict[str, Any]]]:
     reference returns. Deterministic: Hypothesis derandomized, the same examples every release."""
     from hypothesis import Phase, given, settings
 
+    from . import settings as _profiles  # noqa: F401 - pins Hypothesis's local constants
     from .submission import realize
 
     cases: dict[str, list[dict[str, Any]]] = {}
