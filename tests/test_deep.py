@@ -182,8 +182,9 @@ def test_dry_run(mnist_sample):
 @pytest.mark.parametrize("hyper", [
     {},
     {"hidden": (64, 64, 64), "activation": "tanh", "optimizer": "sgd", "lr": 0.1, "schedule": "cosine"},
-    {"hidden": (128,), "loss": "mse", "optimizer": "adagrad", "lr": 0.05, "schedule": "constant"},
-], ids=["defaults", "tanh-sgd-cosine", "mse-adagrad"])
+    {"hidden": (128,), "loss": "mse", "optimizer": "sgd", "lr": 0.05, "schedule": "constant"},
+    {"hidden": (128,), "activation": "sigmoid", "optimizer": "adagrad", "lr": 0.01, "schedule": "constant"},
+], ids=["defaults", "tanh-sgd-cosine", "mse-sgd", "sigmoid-adagrad"])
 def test_mnist_sample_short_run(mnist_sample, hyper):
     """Does a few-epoch run on the 4,000 sample digits reach a reasonable test accuracy?"""
     hp = dataclasses.replace(deep.hyper_for("mnist-sample"), **hyper)
@@ -205,5 +206,5 @@ def full_mnist_run(mnist):
 def test_full_mnist_accuracy(full_mnist_run):
     """Do the tuned defaults reach their documented accuracy on full MNIST (never timed here)?"""
     _, history = full_mnist_run
-    assert history.final_accuracy >= 0.980
+    assert history.final_accuracy >= 0.982
     assert len(history.test_accuracy) == deep.hyper_for("mnist").epochs
