@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -190,7 +191,9 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
             write_results(out, grade_one(student, notebook, assignment, **kwargs))
             bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        # spawn, not fork: forking a process that already runs threads (torch's, the output
+        # drains) can deadlock the child
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(grade_one, s, n, a, **kwargs) for s, n, a in todo]
             for future in as_completed(futures):
                 write_results(out, future.result())

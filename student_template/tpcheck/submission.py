@@ -129,7 +129,7 @@ class InProcess:
         fn = self.namespace[name]
         real_args = realize_args(args, self.namespace.get)
         recorder = CallRecorder(policy)
-        torch.manual_seed(0)
+        torch.default_generator.manual_seed(0)  # CPU only: torch.manual_seed also formats a stack for each lazy device (slow)
         try:
             with recorder:
                 out = fn(*real_args, **(kwargs or {}))
