@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import inspect
 
@@ -15,26 +14,14 @@ from autograder import strategies as S
 from autograder.forbidden import NO_AUTOGRAD_NO_NN, CallRecorder, graph_leaks, scan_source
 from autograder.settings import profile
 from reference import perceptron
-from reference.training import History
+from reference.training import History, torch_threads
 
 # the grader's deterministic settings (derandomized, no database, no deadline)
 PROFILE = settings(profile("dev"), max_examples=25)
 
 
-@contextlib.contextmanager
-def one_thread():
-    """Train on one thread. On 2 cores shared with other jobs, two torch threads spin against
-    each other and these small products run 5–100× slower (same accuracy)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _train(dataset, hp, **kwargs):
-    with one_thread():
+    with torch_threads(1):
         return perceptron.train(dataset, hp, device="cpu", progress=False, **kwargs)
 
 

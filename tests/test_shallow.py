@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import inspect
 
@@ -16,7 +15,7 @@ from autograder.forbidden import NO_AUTOGRAD_NO_NN, CallRecorder, graph_leaks, s
 from autograder.gradcheck import numerical_gradients, relative_errors
 from autograder.settings import profile
 from reference import shallow
-from reference.training import History
+from reference.training import History, torch_threads
 
 KEYS = ("W1", "b1", "W2", "b2")
 
@@ -24,20 +23,8 @@ KEYS = ("W1", "b1", "W2", "b2")
 PROFILE = settings(profile("dev"), max_examples=25)
 
 
-@contextlib.contextmanager
-def one_thread():
-    """Train on one thread. On 2 cores shared with other jobs, two torch threads spin against
-    each other and these small products run 5–100× slower (same accuracy)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _train(dataset, hp, **kwargs):
-    with one_thread():
+    with torch_threads(1):
         return shallow.train(dataset, hp, device="cpu", progress=False, **kwargs)
 
 
