@@ -23,6 +23,7 @@ from autograder import settings as profiles
 from autograder.compare import Mismatch, compare_outputs, flatten
 from autograder.forbidden import ANYTHING, Policy, graph_leaks, scan_source
 from autograder.results import ERROR, FAILED, NOT_IMPLEMENTED, PASSED, CheckResult
+from autograder.threshold import Threshold
 from autograder.submission import (OPTIMIZERS, Call, InProcess, Optimizer, StudentRaised, Struct, Submission,
                                    Trainable, realize)
 
@@ -58,6 +59,7 @@ class Assignment:
     policy: Policy = ANYTHING
     # the graded functions in notebook order, with the signatures the template prescribes
     signatures: dict[str, str] = field(default_factory=dict)
+    threshold: Threshold | None = None  # the accuracy goal of a training run, if the part has one
 
     @property
     def functions(self) -> tuple[str, ...]:
@@ -68,7 +70,7 @@ class Assignment:
 
     @property
     def max_points(self) -> float:
-        return sum(c.points for c in self.checks)
+        return sum(c.points for c in self.checks) + (self.threshold.points if self.threshold else 0.0)
 
 
 @dataclass

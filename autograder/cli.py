@@ -23,6 +23,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default: 1)")
     g.add_argument("--timeout", type=float, default=20.0, help="seconds allowed per call of a student's function (default: 20)")
     g.add_argument("--force", action="store_true", help="grade again submissions that already have results")
+    g.add_argument("--dataset", default="mnist-sample", choices=["mnist-sample", "mnist"],
+                   help="dataset of the accuracy-threshold runs (default: mnist-sample, offline; "
+                        "mnist reads the official files under the data root)")
+    g.add_argument("--data-root", default=None, help="folder holding the dataset files (default: $TP_DATA_ROOT, "
+                                                     "else ~/.cache/tp-data)")
+    g.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="cuda: also run the training checks that need a GPU (deferred on cpu)")
     g.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run students' code without bubblewrap (only where it cannot be installed; never for untrusted code)")
     r = sub.add_parser("release", help="generate student_template/ from assignments/source/ (nbgrader) with the example banks")
@@ -73,13 +80,39 @@ def grade_main(args) -> int:
         print("error: bubblewrap (bwrap) is missing or cannot create namespaces here; install it "
               "(apt-get install bubblewrap) or pass --unsafe-no-sandbox explicitly", file=sys.stderr)
         return 2
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            print("error: --device cuda: no CUDA GPU is visible on this machine", file=sys.stderr)
+            return 2
+    from reference.data import DataError
+
     limits = Limits(call_seconds=args.timeout)
-    graded = grade_class(submitted, args.assignment, out, jobs=args.jobs, force=args.force,
-                         limits=limits, unsafe=args.unsafe_no_sandbox)
+    try:
+        graded = grade_class(submitted, args.assignment, out, jobs=args.jobs, force=args.force,
+                             limits=limits, unsafe=args.unsafe_no_sandbox, dataset=args.dataset,
+                             data_root=args.data_root, device=args.device)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     width = max([len(g.student) for g in graded] + [7])
-    print(f"{'student':<{width}}  {'assignment':<16} {'score':>11}  notes")
+    print(f"{'student':<{width}}  {'assignment':<16} {'score':>11}  {'trained':>8}  notes")
     for g in sorted(graded, key=lambda g: (g.assignment, g.student)):
         note = g.error or "; ".join(g.notes)
-        print(f"{g.student:<{width}}  {g.assignment:<16} {g.score:>5g}/{g.max_score:<5g}  {note[:80]}")
-    print(f"gradebook: {out / 'grades.csv'}; per student: {out}/<student>/<assignment>/results.json")
+        print(f"{g.student:<{width}}  {g.assignment:<16} {g.score:>5g}/{g.max_score:<5g}  {_trained(g):>8}  {note[:70]}")
+    print(f"gradebook: {out / 'grades.csv'}\nclass report: {out / 'report.html'}\n"
+          f"per student: {out}/<student>/<assignment>/feedback.html (and results.json, Gradescope's format)")
     return 0
+
+
+def _trained(graded) -> str:
+    """The threshold run in one word: its test accuracy, "deferred" or "-" (not run)."""
+    from autograder.threshold import FUNCTION
+
+    run = next((r for r in graded.results if r.function == FUNCTION), None)
+    if run is None:
+        return ""
+    if "accuracy" in run.details:
+        return f"{run.details['accuracy']:.3f}"
+    return run.status if run.status == "deferred" else "-"

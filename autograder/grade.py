@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder import checks
+from autograder import checks, report, threshold
 from autograder.check import run_assignment
 from autograder.extract import ExtractError, extract, read_notebook
 from autograder.results import ERROR, FAILED, CheckResult
@@ -63,8 +63,10 @@ def find_submissions(submitted: Path, assignment: str) -> list[tuple[str, Path |
 
 
 def grade_one(student: str, notebook: Path | None, assignment_name: str, *, profile: str = "grading",
-              limits=None, unsafe: bool = False) -> Graded:
-    """Grade one submission; never raises for anything the submission did."""
+              limits=None, unsafe: bool = False, dataset: str = threshold.DEFAULT_DATASET,
+              data_root: str | None = None, device: str = "cpu") -> Graded:
+    """Grade one submission: its checks, then its training run against the accuracy threshold
+    on ``dataset``; never raises for anything the submission did."""
     from autograder.sandbox import Limits, Sandbox
 
     start = time.perf_counter()
@@ -75,6 +77,9 @@ def grade_one(student: str, notebook: Path | None, assignment_name: str, *, prof
         graded.error = reason
         graded.results = [CheckResult(assignment.check_id(c), c.title, c.function, FAILED, 0.0, c.points,
                                       c.hidden, reason) for c in assignment.checks]
+        if assignment.threshold is not None:
+            graded.results.append(threshold.run_threshold(assignment_name, assignment.threshold, None,
+                                                          graded.results, dataset=dataset, device=device))
         graded.seconds = time.perf_counter() - start
         return graded
 
@@ -101,6 +106,10 @@ def grade_one(student: str, notebook: Path | None, assignment_name: str, *, prof
                               f"when loaded, so no function could be called")
         try:
             graded.results = run_assignment(assignment, sandbox, profile)
+            if assignment.threshold is not None:
+                graded.results.append(threshold.run_threshold(
+                    assignment_name, assignment.threshold, sandbox, graded.results,
+                    dataset=dataset, data_root=data_root, device=device))
         except Exception as e:  # noqa: BLE001
             return all_failed(f"grading stopped: {type(e).__name__}: {e}")
         graded.notes += sandbox.events
@@ -138,6 +147,7 @@ def write_results(out: Path, graded: Graded) -> Path:
     folder = out / graded.student / graded.assignment
     data = {**asdict(graded), "results": [r.to_json() for r in graded.results], "score": graded.score}
     atomic_write(folder / "results.json", json.dumps(gradescope(graded), indent=1, ensure_ascii=False))
+    report.write_feedback(out, graded)
     atomic_write(folder / RESULT_FILE, json.dumps(data, indent=1, ensure_ascii=False))  # last: marks it done
     return folder
 
@@ -174,17 +184,30 @@ def _num(x: float) -> str:
 
 
 def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int = 1, force: bool = False,
-                profile: str = "grading", limits=None, unsafe: bool = False, progress: bool = True) -> list[Graded]:
+                profile: str = "grading", limits=None, unsafe: bool = False, progress: bool = True,
+                dataset: str = threshold.DEFAULT_DATASET, data_root: str | None = None,
+                device: str = "cpu") -> list[Graded]:
     """Grade every submission of every assignment, ``jobs`` at a time, resuming where a
-    previous run stopped; then write ``grades.csv`` from all result files."""
+    previous run stopped; then write ``grades.csv`` from all result files.
+
+    The dataset of the threshold runs is loaded first, once: when it cannot be (files missing,
+    offline), :class:`reference.data.DataError` is raised before any submission is graded."""
     from tqdm.auto import tqdm
+
+    for name in assignments:
+        spec = checks.load(name).threshold
+        if spec is not None and dataset not in spec.budgets:
+            raise ValueError(f"{name} has no training budget for the dataset {dataset!r}; "
+                             f"choose one of {', '.join(sorted(spec.budgets))}")
+    if any(checks.load(name).threshold is not None for name in assignments):
+        threshold.load(dataset, data_root)
 
     todo = []
     for assignment in assignments:
         for student, notebook in find_submissions(submitted, assignment):
             if force or not (out / student / assignment / RESULT_FILE).is_file():
                 todo.append((student, notebook, assignment))
-    kwargs = dict(profile=profile, limits=limits, unsafe=unsafe)
+    kwargs = dict(profile=profile, limits=limits, unsafe=unsafe, dataset=dataset, data_root=data_root, device=device)
     bar = tqdm(total=len(todo), desc="grading", unit="submission", disable=not progress or not todo)
     if jobs <= 1:
         for student, notebook, assignment in todo:
@@ -201,4 +224,5 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
     bar.close()
     everything = [g for a in assignments for g in load_results(out, a)]
     atomic_write(out / "grades.csv", gradebook_csv(everything))
+    report.write_class_report(out, everything)
     return everything

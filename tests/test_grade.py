@@ -79,9 +79,23 @@ def test_scores(graded):
     assert g["hostile"].score < full
     assert any("forward raised RuntimeError: oops" in r.message for r in g["crash"].results)
     assert "raised SystemExit: bye" in g["crash_at_load"].error
-    assert all(r.message.endswith("is not implemented yet") for r in g["empty"].results if r.function != "*")
+    assert all(r.message.endswith("is not implemented yet") for r in g["empty"].results if r.function not in ("*", "train"))
+    assert g["empty"].results[-1].message.startswith("not run: the training needs forward, predict, update")
     assert g["notebook_missing"].error == "no notebook submitted"
     assert "ALL TESTS PASSED" in g["hostile"].output
+
+
+def test_threshold_run_is_measured_by_the_grader(graded):
+    """The correct notebook's functions train the perceptron in its sandbox; the grader scores
+    the predictions against labels the sandbox never saw."""
+    _, g = graded
+    run = g["correct"].results[-1]
+    assert run.check_id == f"{A}.train.threshold" and run.passed, run.message
+    d = run.details
+    assert d["dataset"] == "mnist-sample" and d["accuracy"] >= d["threshold"] == 0.80
+    assert len(d["test_accuracy"]) == len(d["train_loss"]) == d["budget"]["epochs"]
+    assert sum(map(sum, d["confusion"])) == 1000 and d["accuracy"] == d["test_accuracy"][-1]
+    assert g["buggy"].results[-1].message.startswith("not run: the training needs update")
 
 
 def test_results_are_gradescope_json_with_a_counterexample(graded):

@@ -45,7 +45,7 @@ def honest(tp1):
 
 def test_honest_code_gets_full_marks_through_the_sandbox(tp1, honest):
     assert honest["load_error"] is None
-    assert points(honest) == tp1.max_points
+    assert points(honest) == sum(c.points for c in tp1.checks)  # run_assignment: the checks, no training run
 
 
 def _with(forward_body: str) -> str:

@@ -11,10 +11,11 @@ import torch
 from hypothesis import strategies as st
 
 from autograder import strategies as S
-from autograder.check import Assignment, Check, Context, matches
+from autograder.check import WHOLE_SUBMISSION, Assignment, Check, Context, matches
 from autograder.checks.common import does_not_mutate, forbidden_api_check
 from autograder.compare import Mismatch, assert_plain_tensor
 from autograder.forbidden import NO_AUTOGRAD_NO_NN
+from autograder.threshold import Threshold
 from reference import perceptron as ref
 
 
@@ -89,4 +90,13 @@ ASSIGNMENT = Assignment(
               predicts_argmax, cases(), points=1),
         forbidden_api_check(points=1),
     ),
+    # Reference with these budgets (tests/test_threshold.py): 0.860 on mnist-sample, 0.863 on mnist.
+    threshold=Threshold(
+        recipe="perceptron", title="trained with your update, the perceptron reaches the accuracy goal",
+        uses=("forward", "update", "predict", WHOLE_SUBMISSION),
+        budgets={"mnist-sample": dict(epochs=10, batch_size=64, lr=0.03, schedule="linear", seed=0),
+                 "mnist": dict(epochs=2, batch_size=64, lr=0.03, schedule="linear", seed=0)},
+        minimum={"mnist-sample": 0.80, "mnist": 0.80},
+        init=lambda D, C, b: ref.init_params(D, C, scale=0.01, generator=torch.Generator().manual_seed(b["seed"])),
+        points=2, seconds=60),
 )

@@ -14,12 +14,13 @@ import torch
 from hypothesis import strategies as st
 
 from autograder import strategies as S
-from autograder.check import Assignment, Check, Context, matches
+from autograder.check import WHOLE_SUBMISSION, Assignment, Check, Context, matches
 from autograder.checks.common import does_not_mutate, forbidden_api_check
 from autograder.compare import Mismatch, assert_plain_tensor
 from autograder.forbidden import NO_AUTOGRAD_NO_NN
 from autograder.gradcheck import REL_TOLERANCE, numerical_gradients, relative_errors
 from autograder.submission import Struct
+from autograder.threshold import Threshold
 from reference import shallow as ref
 
 TYPES = {"ShallowCache": ref.ShallowCache}
@@ -155,4 +156,15 @@ ASSIGNMENT = Assignment(
               does_not_mutate(("params", "grads", "lr")), with_grads(), points=0.5),
         forbidden_api_check(points=1),
     ),
+    # Reference with these budgets (tests/test_threshold.py): 0.941 on mnist-sample, 0.964 on mnist.
+    threshold=Threshold(
+        recipe="shallow", title="trained with your forward, backward and update, the network reaches the accuracy goal",
+        uses=("forward", "loss", "backward", "update", WHOLE_SUBMISSION),
+        budgets={"mnist-sample": dict(epochs=10, batch_size=32, lr=0.1, hidden=128, hidden_lr_scale=200.0,
+                                      schedule="cosine", warmup=0.2, seed=0),
+                 "mnist": dict(epochs=3, batch_size=64, lr=0.2, hidden=256, hidden_lr_scale=200.0,
+                               schedule="cosine", warmup=0.2, seed=0)},
+        minimum={"mnist-sample": 0.90, "mnist": 0.92},
+        init=lambda D, C, b: ref.init_params(D, b["hidden"], C, generator=torch.Generator().manual_seed(b["seed"])),
+        points=2, seconds=120),
 )

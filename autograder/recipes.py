@@ -1,0 +1,153 @@
+"""Training runs made of a submission's own functions: the accuracy-threshold stage.
+
+A recipe trains one assignment's model with the functions the notebook defines, for a budget
+the grader fixes (epochs, batch size, η, seed), from initial parameters the grader sends, and
+returns the test-set **predictions** after every epoch and the mean training loss of each
+epoch. It never sees the test labels: the grader computes accuracy, the learning curve and the
+confusion matrix itself (:mod:`autograder.threshold`).
+
+Runs inside the sandbox worker (mounted there with it; torch only, no relative import of the
+grader), and in-process for trusted code (the reference, nbgrader's hidden cells). Nothing it
+returns is trusted: the grader re-checks types, shapes and ranges.
+
+Each recipe: ``recipe(ns, data, budget) -> {"predictions": (E, N_test) int64, "train_loss": [E floats]}``
+with ``ns`` the submission's namespace, ``data`` = {x_train (N, D) uint8, y_train (N,) int64,
+x_test (M, D) uint8, params {name: tensor}} and ``budget`` a dict of plain numbers and strings.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import torch
+
+Namespace = dict[str, Any]
+
+
+def _floats(data: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Images from uint8 to float32 in [0, 1] (what the notebooks' loader gives)."""
+    return data["x_train"].float().div_(255), data["y_train"].long(), data["x_test"].float().div_(255)
+
+
+def _one_hot(labels: torch.Tensor, classes: int) -> torch.Tensor:
+    return torch.nn.functional.one_hot(labels, classes).float()
+
+
+def _labels(value: Any, n: int, what: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{what} returned {type(value).__name__}, expected a tensor of {n} labels")
+    value = value.detach().reshape(-1)
+    if value.numel() != n:
+        raise ValueError(f"{what} returned {value.numel()} labels for {n} images")
+    return value.to(torch.int64).clone()
+
+
+def _params(value: Any, keys: set[str], what: str) -> dict:
+    if not isinstance(value, dict) or set(value) != keys:
+        raise TypeError(f"{what} returned {type(value).__name__}"
+                        + (f" with keys {sorted(value)}" if isinstance(value, dict) else "")
+                        + f", expected a dict with the keys {sorted(keys)}")
+    return value
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator):
+    order = torch.randperm(n, generator=generator)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+def _schedule(budget: dict, step: int, total: int) -> float:
+    """η at mini-batch ``step`` of ``total``: budget["lr"] decayed ("linear" or "cosine", or
+    "constant"), after a linear warm-up over the fraction budget["warmup"] of the steps."""
+    progress = step / max(total, 1)
+    decay = {"constant": 1.0, "linear": 1.0 - progress,
+             "cosine": 0.5 * (1.0 + math.cos(math.pi * progress))}[budget.get("schedule", "constant")]
+    warmup = float(budget.get("warmup", 0.0))
+    warm = (step + 1) / (warmup * total) if warmup > 0 else 1.0
+    return float(budget["lr"]) * min(decay, warm)
+
+
+def perceptron(ns: Namespace, data: dict, budget: dict) -> dict:
+    """Part 1: mini-batches of the delta rule with the notebook's ``update``; predictions by its
+    ``predict``; train loss ½‖t − y‖² averaged over the training set, by its ``forward``."""
+    update, predict, forward = ns["update"], ns["predict"], ns["forward"]
+    x, y, x_test = _floats(data)
+    t = _one_hot(y, int(budget["classes"]))
+    params = data["params"]
+    generator = torch.Generator().manual_seed(int(budget["seed"]))
+    per_epoch = math.ceil(len(x) / int(budget["batch_size"]))
+    total, step = int(budget["epochs"]) * per_epoch, 0
+    predictions, losses = [], []
+    for _ in range(int(budget["epochs"])):
+        for idx in _batches(len(x), int(budget["batch_size"]), generator):
+            params = _params(update(params, x[idx], t[idx], _schedule(budget, step, total)), {"W", "b"}, "update")
+            step += 1
+        out = forward(params, x)
+        losses.append(float(0.5 * (t - out).pow(2).sum() / len(x)) if isinstance(out, torch.Tensor) else math.nan)
+        predictions.append(_labels(predict(params, x_test), len(x_test), "predict"))
+    return {"predictions": torch.stack(predictions), "train_loss": losses}
+
+
+def shallow(ns: Namespace, data: dict, budget: dict) -> dict:
+    """Part 2: the notebook's ``forward``, ``loss``, ``backward`` and ``update``, with one η per
+    layer (the hidden layer's is budget["hidden_lr_scale"] times the output layer's, updated
+    by two calls of ``update``); predictions are the argmax of ``forward``'s outputs."""
+    forward, loss, backward, update = ns["forward"], ns["loss"], ns["backward"], ns["update"]
+    x, y, x_test = _floats(data)
+    t = _one_hot(y, int(budget["classes"]))
+    params = data["params"]
+    generator = torch.Generator().manual_seed(int(budget["seed"]))
+    per_epoch = math.ceil(len(x) / int(budget["batch_size"]))
+    total, step = int(budget["epochs"]) * per_epoch, 0
+    scale = float(budget.get("hidden_lr_scale", 1.0))
+    predictions, losses = [], []
+    for _ in range(int(budget["epochs"])):
+        total_loss, seen = 0.0, 0
+        for idx in _batches(len(x), int(budget["batch_size"]), generator):
+            y_out, cache = forward(params, x[idx])
+            total_loss += float(loss(y_out, t[idx])) * len(idx)
+            seen += len(idx)
+            grads = backward(params, cache, t[idx])
+            lr = _schedule(budget, step, total)
+            hidden = update({k: params[k] for k in ("W1", "b1")}, grads, lr * scale)
+            output = update({k: params[k] for k in ("W2", "b2")}, grads, lr)
+            params = {**_params(hidden, {"W1", "b1"}, "update"), **_params(output, {"W2", "b2"}, "update")}
+            step += 1
+        losses.append(total_loss / max(seen, 1))
+        predictions.append(_labels(forward(params, x_test)[0].argmax(1), len(x_test), "forward"))
+    return {"predictions": torch.stack(predictions), "train_loss": losses}
+
+
+def deep(ns: Namespace, data: dict, budget: dict) -> dict:
+    """Part 3: the notebook's ``train_step`` (forward, loss, zero_grad, backward, step) with a
+    torch optimizer and a one-cycle schedule stepped per mini-batch; predictions are the argmax
+    of its ``forward`` without autograd."""
+    forward, train_step = ns["forward"], ns["train_step"]
+    x, y, x_test = _floats(data)
+    params = {k: v.detach().clone().requires_grad_(True) for k, v in data["params"].items()}
+    optimizer = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam,
+                 "adagrad": torch.optim.Adagrad}[budget["optimizer"]](list(params.values()), lr=float(budget["lr"]))
+    generator = torch.Generator().manual_seed(int(budget["seed"]))
+    per_epoch = math.ceil(len(x) / int(budget["batch_size"]))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=float(budget["lr"]),
+                                                    total_steps=int(budget["epochs"]) * per_epoch)
+    activation, loss = budget["activation"], budget["loss"]
+    predictions, losses = [], []
+    for _ in range(int(budget["epochs"])):
+        epoch_losses = []
+        for idx in _batches(len(x), int(budget["batch_size"]), generator):
+            epoch_losses.append(float(train_step(params, optimizer, x[idx], y[idx], activation=activation, loss=loss)))
+            scheduler.step()
+        losses.append(sum(epoch_losses) / len(epoch_losses))
+        with torch.no_grad():
+            out = torch.cat([forward(params, x_test[i : i + 2000], activation) for i in range(0, len(x_test), 2000)])
+        predictions.append(_labels(out.argmax(1), len(x_test), "forward"))
+    return {"predictions": torch.stack(predictions), "train_loss": losses}
+
+
+RECIPES: dict[str, Callable[[Namespace, dict, dict], dict]] = {
+    "perceptron": perceptron,
+    "shallow": shallow,
+    "deep": deep,
+}

@@ -1,0 +1,161 @@
+"""The accuracy-threshold stage: train with the student's functions, measure in the grader.
+
+For an assignment with a :class:`Threshold`, the grader loads the dataset, draws the initial
+parameters with the reference's initialisation, and sends the training images and labels, the
+test **images** (never their labels) and a fixed budget to the submission, which trains with
+its own functions (:mod:`autograder.recipes`) and returns test predictions after every epoch.
+The grader checks their type, shape and range, computes the accuracy after each epoch, the
+confusion matrix of the last one, and compares the final accuracy with the assignment's
+minimum for that dataset. Nothing the student's code prints is read.
+
+The run's points are earned only when every check of the functions it uses passed: a run that
+reaches the threshold by other means (a model the part forbids, a hijacked training loop) earns
+nothing, and an honest submission whose functions pass their checks reaches it by construction
+of the budgets, which ``tests/test_threshold.py`` verifies with the reference.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from autograder.results import DEFERRED, FAILED, PASSED, CheckResult
+from autograder.submission import StudentRaised
+
+DEFAULT_DATASET = "mnist-sample"
+FUNCTION = "train"  # the ``function`` of a threshold's CheckResult; its check id is <assignment>.train.threshold
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """An assignment's accuracy goal: what trains, for how long, and how well it must do.
+
+    ``budgets`` and ``minimum`` are keyed by dataset name; the budget is a dict of plain values
+    the recipe reads (epochs, batch_size, lr, seed, …). ``init(D, C, budget)`` (trusted code,
+    the reference's initialisation) gives the initial parameters. ``uses`` are the graded
+    functions the run calls: all their checks must pass for the run to earn its points.
+    ``device`` "cuda" means the run needs a GPU: without one it is deferred, not failed.
+    """
+
+    recipe: str
+    title: str
+    uses: tuple[str, ...]
+    budgets: dict[str, dict[str, Any]]
+    minimum: dict[str, float]
+    init: Callable[[int, int, dict[str, Any]], dict[str, torch.Tensor]]
+    points: float = 2.0
+    seconds: float = 120.0  # wall clock of the run in the sandbox
+    device: str = "cpu"
+    hidden: bool = True
+    notes: dict[str, str] = field(default_factory=dict)  # dataset → where the minimum comes from
+
+
+@dataclass(frozen=True)
+class Data:
+    """A dataset as the threshold stage sends it: flat uint8 images, labels kept apart."""
+
+    name: str
+    x_train: torch.Tensor  # (N, D) uint8
+    y_train: torch.Tensor  # (N,) int64
+    x_test: torch.Tensor  # (M, D) uint8
+    y_test: torch.Tensor  # (M,) int64: stays in the grader
+    classes: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=2)
+def load(dataset: str, root: str | None = None) -> Data:
+    """The dataset once per grading process (reference.data's loader: real files, offline)."""
+    from reference import data as datasets
+
+    ds = datasets.load(dataset, root, seed=0, raw=True)
+    flat = lambda images: images.reshape(len(images), -1).contiguous()  # noqa: E731
+    if ds.train.images.dtype != torch.uint8:  # a loader that gave floats in [0, 1]
+        to_bytes = lambda images: images.mul(255).round().to(torch.uint8)  # noqa: E731
+    else:
+        to_bytes = lambda images: images  # noqa: E731
+    return Data(dataset, flat(to_bytes(ds.train.images)), ds.train.labels, flat(to_bytes(ds.test.images)),
+                ds.test.labels, tuple(ds.classes))
+
+
+def run_threshold(assignment_name: str, threshold: Threshold, submission: Any, results: list[CheckResult], *,
+                  dataset: str = DEFAULT_DATASET, data_root: str | None = None,
+                  device: str = "cpu") -> CheckResult:
+    """Train through ``submission.train`` and judge the accuracy; never raises for the
+    student's faults. ``results`` are the submission's check results so far (the gate)."""
+    base = dict(check_id=f"{assignment_name}.{FUNCTION}.threshold", title=threshold.title, function=FUNCTION,
+                max_points=threshold.points, hidden=threshold.hidden)
+
+    def result(status: str, message: str, **details: Any) -> CheckResult:
+        return CheckResult(status=status, points=threshold.points if status == PASSED else 0.0, message=message,
+                           details=details, **base)
+
+    if dataset not in threshold.budgets:
+        raise ValueError(f"{assignment_name} has no training budget for {dataset!r} "
+                         f"(it has: {', '.join(sorted(threshold.budgets))})")
+    budget = dict(threshold.budgets[dataset])
+    minimum = threshold.minimum[dataset]
+    if threshold.device == "cuda" and device != "cuda":
+        return result(DEFERRED, "needs GPU: this training run is graded on a machine with one "
+                                "(autograder grade --device cuda)", dataset=dataset, threshold=minimum)
+    failing = sorted({r.function for r in results if r.function in threshold.uses and not r.passed},
+                     key=lambda f: (f == "*", f))
+    if failing:
+        named = ", ".join("the forbidden-API rule" if f == "*" else f for f in failing)
+        return result(FAILED, f"not run: the training needs {named} to pass every check first",
+                      dataset=dataset, threshold=minimum, not_run=failing)
+    data = load(dataset, data_root)
+    budget["classes"] = len(data.classes)
+    params = threshold.init(data.x_train.shape[1], len(data.classes), budget)
+    payload = {"x_train": data.x_train, "y_train": data.y_train, "x_test": data.x_test, "params": params}
+    start = time.perf_counter()
+    try:
+        output = submission.train(threshold.recipe, payload, budget, threshold.seconds)
+    except StudentRaised as e:
+        return result(FAILED, f"the training run stopped: {e.exc_type}: {e.text}", dataset=dataset,
+                      threshold=minimum, budget=_shown(budget))
+    seconds = time.perf_counter() - start
+    try:
+        predictions, losses = _checked(output, int(budget["epochs"]), len(data.y_test), len(data.classes))
+    except ValueError as e:
+        return result(FAILED, f"the training run returned no usable predictions: {e}", dataset=dataset,
+                      threshold=minimum, budget=_shown(budget))
+    accuracies = [round(float((p == data.y_test).double().mean()), 6) for p in predictions]
+    final = accuracies[-1]
+    details = dict(dataset=dataset, accuracy=final, threshold=minimum,
+                   epochs=list(range(1, len(accuracies) + 1)), test_accuracy=accuracies, train_loss=losses,
+                   confusion=confusion(predictions[-1], data.y_test, len(data.classes)),
+                   classes=list(data.classes), seconds=round(seconds, 2), budget=_shown(budget))
+    verdict = f"test accuracy {final:.4f} on {dataset} after {len(accuracies)} epoch(s), needed {minimum:.2f}"
+    return result(PASSED if final >= minimum else FAILED, verdict, **details)
+
+
+def _checked(output: Any, epochs: int, n_test: int, classes: int) -> tuple[list[torch.Tensor], list[float]]:
+    """The predictions (one (M,) tensor per epoch) and losses of an untrusted answer."""
+    if not isinstance(output, dict) or "predictions" not in output:
+        raise ValueError(f"expected a dict with 'predictions', got {type(output).__name__}")
+    p = output["predictions"]
+    if type(p) is not torch.Tensor or p.dtype != torch.int64 or tuple(p.shape) != (epochs, n_test):
+        shown = f"{type(p).__name__} {tuple(p.shape)} {p.dtype}" if isinstance(p, torch.Tensor) else type(p).__name__
+        raise ValueError(f"predictions should be an int64 tensor of shape ({epochs}, {n_test}), got {shown}")
+    if n_test and (int(p.min()) < 0 or int(p.max()) >= classes):
+        raise ValueError(f"predicted classes must lie in [0, {classes}), got values from {int(p.min())} to {int(p.max())}")
+    raw = output.get("train_loss")
+    losses = [math.nan] * epochs
+    if isinstance(raw, (list, tuple)) and len(raw) == epochs:
+        losses = [float(v) if type(v) in (int, float) else math.nan for v in raw]
+    return list(p), [v if math.isfinite(v) else None for v in losses]
+
+
+def confusion(predictions: torch.Tensor, labels: torch.Tensor, classes: int) -> list[list[int]]:
+    """Counts: rows are true classes, columns predicted ones."""
+    counts = torch.bincount(labels * classes + predictions, minlength=classes * classes)
+    return counts.reshape(classes, classes).tolist()
+
+
+def _shown(budget: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in budget.items() if k != "classes"}
