@@ -4,6 +4,11 @@ time, so that students can check their functions without the reference.
 One ``.npz`` file per assignment, readable with ``numpy.load(allow_pickle=False)``: every tensor is
 an array of its own, and the structure (which function, which argument, nesting, NamedTuples) is
 a JSON document stored as the UTF-8 bytes of the array ``__meta__``. Nothing is pickled.
+
+A case is ``{"args", "expected", "outputs"}``, plus for a function that updates its arguments
+in place (a training step) ``"kwargs"`` and ``"after"``: ``{position: value}``, what those
+arguments must hold after the call. Arguments may be :class:`~.submission.Trainable` leaves
+(with stale gradients) and :class:`~.submission.Optimizer` specs, rebuilt on the students' side.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .submission import Struct
+from .submission import Optimizer, Struct, Trainable
 
 FORMAT = 1
 
@@ -29,6 +34,11 @@ def _encode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
         return {"tensor": key}
     if isinstance(value, Struct):
         return {"struct": value.type_name, "fields": [_encode(v, arrays) for v in value.fields]}
+    if isinstance(value, Trainable):
+        return {"trainable": _encode(value.value, arrays),
+                "stale_grad": None if value.stale_grad is None else _encode(value.stale_grad, arrays)}
+    if isinstance(value, Optimizer):
+        return {"optimizer": value.name, "lr": value.lr, "over": value.over}
     if isinstance(value, dict):
         return {"dict": {str(k): _encode(v, arrays) for k, v in value.items()}}
     if isinstance(value, (list, tuple)):
@@ -43,6 +53,11 @@ def _decode(node: Any, arrays) -> Any:
         return torch.from_numpy(np.array(arrays[node["tensor"]]))
     if "struct" in node:
         return Struct(node["struct"], tuple(_decode(v, arrays) for v in node["fields"]))
+    if "trainable" in node:
+        stale = node["stale_grad"]
+        return Trainable(_decode(node["trainable"], arrays), None if stale is None else _decode(stale, arrays))
+    if "optimizer" in node:
+        return Optimizer(str(node["optimizer"]), float(node["lr"]), int(node["over"]))
     if "dict" in node:
         return {k: _decode(v, arrays) for k, v in node["dict"].items()}
     if "list" in node:
@@ -52,11 +67,11 @@ def _decode(node: Any, arrays) -> Any:
 
 def write(path: str | Path, assignment: str, cases: dict[str, list[dict[str, Any]]]) -> Path:
     """Write ``cases``: function name → list of {"args": [...], "expected": output, "outputs":
-    {path: name} or None}."""
+    {path: name} or None}, optionally with "kwargs": {name: value} and "after": {position:
+    value of that argument after the call}."""
     arrays: dict[str, np.ndarray] = {}
     meta = {"format": FORMAT, "assignment": assignment,
-            "functions": {f: [{"args": _encode(list(c["args"]), arrays), "expected": _encode(c["expected"], arrays),
-                               "outputs": c.get("outputs")} for c in cs] for f, cs in cases.items()}}
+            "functions": {f: [_encode_case(c, arrays) for c in cs] for f, cs in cases.items()}}
     arrays["__meta__"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,6 +86,16 @@ def write(path: str | Path, assignment: str, cases: dict[str, list[dict[str, Any
     return path
 
 
+def _encode_case(case: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    node = {"args": _encode(list(case["args"]), arrays), "expected": _encode(case["expected"], arrays),
+            "outputs": case.get("outputs")}
+    if case.get("kwargs"):
+        node["kwargs"] = {str(k): _encode(v, arrays) for k, v in case["kwargs"].items()}
+    if case.get("after"):
+        node["after"] = {str(k): _encode(v, arrays) for k, v in case["after"].items()}
+    return node
+
+
 def read(path: str | Path) -> tuple[str, dict[str, list[dict[str, Any]]]]:
     """(assignment, cases) from a bank file; never unpickles."""
     with np.load(path, allow_pickle=False) as arrays:
@@ -78,13 +103,22 @@ def read(path: str | Path) -> tuple[str, dict[str, list[dict[str, Any]]]]:
         if meta.get("format") != FORMAT:
             raise ValueError(f"{path}: example bank format {meta.get('format')}, expected {FORMAT}")
         cases = {f: [{"args": tuple(_decode(c["args"], arrays)), "expected": _decode(c["expected"], arrays),
-                      "outputs": c["outputs"]} for c in cs] for f, cs in meta["functions"].items()}
+                      "outputs": c["outputs"],
+                      "kwargs": {k: _decode(v, arrays) for k, v in c.get("kwargs", {}).items()},
+                      "after": {int(k): _decode(v, arrays) for k, v in c.get("after", {}).items()}}
+                     for c in cs] for f, cs in meta["functions"].items()}
     return meta["assignment"], cases
 
 
 def build(assignment, per_function: int = 4) -> dict[str, list[dict[str, Any]]]:
     """Draw fixed examples for every check that compares with the reference, and record what the
-    reference returns. Deterministic: Hypothesis derandomized, the same examples every release."""
+    reference returns. Deterministic: Hypothesis derandomized, the same examples every release.
+
+    A property with a ``bank_case`` attribute (a training step, which updates its arguments)
+    makes its own case from an example; any other needs ``reference`` and ``argnames`` (see
+    :func:`autograder.check.matches`). A ``bank_examples`` attribute (a function returning
+    examples) replaces the drawn ones where a few draws would not cover what matters (depths,
+    activations, optimizers)."""
     from hypothesis import Phase, given, settings
 
     from . import settings as _profiles  # noqa: F401 - pins Hypothesis's local constants
@@ -93,19 +127,30 @@ def build(assignment, per_function: int = 4) -> dict[str, list[dict[str, Any]]]:
     cases: dict[str, list[dict[str, Any]]] = {}
     for check in assignment.checks:
         prop = check.prop
-        if getattr(prop, "reference", None) is None or check.strategy is None or check.function in cases:
+        make = getattr(prop, "bank_case", None)
+        if (make is None and getattr(prop, "reference", None) is None) or check.strategy is None \
+                or check.function in cases:
             continue
         drawn: list[Any] = []
 
+        # Hypothesis derives the derandomized seed from this function's source: keep it unchanged,
+        # or every bank's examples change
         @settings(max_examples=25, derandomize=True, database=None, deadline=None, phases=[Phase.generate],
                   suppress_health_check=list(__import__("hypothesis").HealthCheck))
         @given(check.strategy)
         def collect(example):
             drawn.append(example)
 
-        collect()
-        step = max(1, len(drawn) // per_function)
-        picked = drawn[::step][:per_function]
+        fixed = getattr(prop, "bank_examples", None)
+        if fixed is not None:
+            picked = list(fixed())
+        else:
+            collect()
+            step = max(1, len(drawn) // per_function)
+            picked = drawn[::step][:per_function]
+        if make is not None:
+            cases[check.function] = [make(ex) for ex in picked]
+            continue
         lookup = (prop.reference_types or {}).get
         cases[check.function] = [
             {"args": tuple(ex[a] for a in prop.argnames),

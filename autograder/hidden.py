@@ -1,37 +1,56 @@
 """The hidden part of the notebooks' test cells, for plain ``nbgrader autograde``.
 
+    check("forward")                      # visible: the students' checks
     ### BEGIN HIDDEN TESTS
     from autograder.hidden import grade; grade("tp1_perceptron", "forward", globals())
     ### END HIDDEN TESTS
 
 Runs the assignment's hidden checks of one function against the functions the notebook
-defined, in the kernel nbgrader started (nbgrader's own model: no sandbox; the project's
-``autograder grade`` is the sandboxed path), and raises ``AssertionError`` listing every failed
-check, so that nbgrader gives the cell 0 points. Never shipped to students.
+defined, in the kernel nbgrader started (nbgrader's own model: no sandbox, the student's code
+in the same process; the project's ``autograder grade`` is the sandboxed path), prints each
+failed check, and **returns the points earned** as the cell's value, which nbgrader reads as
+partial credit: each test cell gets exactly what ``autograder grade`` gives the checks of that
+function. (Under ``nbgrader autograde`` the visible ``check`` above reports without raising,
+see :func:`autograder.student.check`, so that it is this value that counts.) Never shipped to
+students.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import warnings
 from typing import Any
 
-from autograder import checks
-from autograder.check import WHOLE_SUBMISSION, run_check
+from autograder import checks, threshold
+from autograder.check import run_check
+from autograder.results import CheckResult
 from autograder.submission import InProcess
 
 
-def grade(assignment: str, function: str, namespace: dict[str, Any], source: str | None = None) -> None:
-    """Every check of ``function`` (``"*"``: the whole-submission checks) must pass."""
+def grade(assignment: str, function: str, namespace: dict[str, Any], source: str | None = None) -> float:
+    """The points the checks of ``function`` give (``"*"``: the whole-submission checks;
+    ``"train"``: the accuracy threshold on mnist-sample, after the checks of the functions it
+    uses); each check is printed, with its message when it failed.
+
+    Warnings and whatever goes to stderr meanwhile (torch's warnings, a progress bar, the
+    student's own prints to stderr) are swallowed: nbgrader gives a test cell 0 points for any
+    stderr output, which must not cost honest work its points."""
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        results = _grade(assignment, function, namespace, source)
+    for r in results:
+        print(f"{'✓' if r.passed else '✗'} {r.title} ({r.points:g}/{r.max_points:g})" + ("" if r.passed else f": {r.message}"))
+    return sum(r.points for r in results)
+
+
+def _grade(assignment: str, function: str, namespace: dict[str, Any], source: str | None) -> list[CheckResult]:
     spec = checks.load(assignment)
     submission = InProcess(namespace, source=source if source is not None else _notebook_source(namespace, spec))
-    failures = []
-    for check in spec.checks:
-        if check.function != function:
-            continue
-        result = run_check(check, submission, spec)
-        if not result.passed:
-            failures.append(f"{result.title}: {result.message}")
-    if failures:
-        raise AssertionError("\n".join(failures))
+    if function == threshold.FUNCTION and spec.threshold is not None:
+        gate = [run_check(c, submission, spec) for c in spec.checks if c.function in spec.threshold.uses]
+        return [threshold.run_threshold(assignment, spec.threshold, submission, gate)]
+    return [run_check(c, submission, spec) for c in spec.checks if c.function == function]
 
 
 def _notebook_source(namespace: dict[str, Any], spec) -> str:

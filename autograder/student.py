@@ -6,12 +6,13 @@
 What is checked, for the function named:
 
 - the bank of fixed examples written next to the notebook at release time (``examples.npz``):
-  the outputs the reference gave for them, compared with tolerance, shapes and dtypes first;
-- that the function leaves its arguments unchanged;
+  the outputs the reference gave for them, compared with tolerance, shapes and dtypes first (for
+  a training step, the parameters it leaves and the loss it returns);
+- that the function leaves its arguments unchanged (those a training step must update apart);
 - reference-free properties: the perceptron update moves outputs toward their targets; the
   shallow network's ``backward`` agrees with centred finite differences of its own
   ``forward`` and ``loss`` in float64; the deep network's ``init_params`` gives random, trainable
-  weights for any depth.
+  weights for any depth, and its ``train_step`` lowers the loss and zeroes stale gradients.
 
 A stub that still raises ``NotImplementedError`` reports "not implemented yet". This module
 imports neither the reference nor the hidden checks: it ships to students, together with the
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +33,10 @@ from typing import Any, Callable
 import torch
 
 from . import bank as banks
-from .compare import Mismatch, compare_outputs, flatten
+from .compare import Mismatch, compare_outputs, describe, flatten
 from .forbidden import NO_AUTOGRAD_NO_NN, scan_source
 from .gradcheck import REL_TOLERANCE, numerical_gradients, relative_errors
-from .submission import realize
+from .submission import OPTIMIZERS, Optimizer, Trainable, realize, realize_args
 
 BANK_FILE = "examples.npz"
 
@@ -112,14 +114,24 @@ def check(name: str, namespace: dict[str, Any] | None = None, *, bank: str | Pat
     """The notebook's one-line check: prints the report of ``name`` (default namespace: the
     caller's globals). Raises :class:`CheckFailed` when a check fails and
     :class:`NotImplementedYet` while the function is a stub, so that the cell fails as nbgrader
-    expects; in Jupyter either shows as its message alone. Returns nothing, so a test cell has no
-    result value for nbgrader to read as a partial-credit score. ``"*"`` checks the whole
-    notebook's functions for APIs the part forbids.
+    expects; in Jupyter either shows as its message alone. Returns nothing: under ``nbgrader
+    autograde`` (``$NBGRADER_EXECUTION``) it only prints, and the hidden line that follows it
+    in the cell gives the cell its points (:mod:`autograder.hidden`). ``"*"`` checks the whole
+    notebook's functions for APIs the part forbids; ``"train"``, whether the functions the graded
+    training run uses are ready.
     """
     if namespace is None:
         namespace = inspect.currentframe().f_back.f_globals  # type: ignore[union-attr]
     _short_tracebacks()
-    result = _api(namespace, bank) if name == "*" else _run(name, namespace, bank)
+    if name == "*":
+        result = _api(namespace, bank)
+    elif name == TRAINING:
+        result = _training(namespace, bank)
+    else:
+        result = _run(name, namespace, bank)
+    if os.environ.get("NBGRADER_EXECUTION") == "autograde":
+        print(result)  # the hidden line after it gives the cell its points (partial credit)
+        return
     if result.not_implemented:
         raise NotImplementedYet(str(result))
     if any(not line.ok for line in result.lines):
@@ -154,40 +166,67 @@ def _run(name: str, namespace: dict[str, Any], bank: str | Path | None) -> Repor
 
 
 def _bank_case(fn, namespace, case, i, n) -> Line:
-    args = realize_all(case["args"], namespace)
-    before = [realize(a, namespace.get) for a in args]
+    args = realize_args(case["args"], namespace.get)
+    kwargs = {k: realize(v, namespace.get) for k, v in case.get("kwargs", {}).items()}
+    after = case.get("after", {})  # {position: what that argument holds after the call} (a training step)
+    before = [None if j in after else realize(a, namespace.get) for j, a in enumerate(args)]
+    shown = _brief(case["args"], kwargs)
     try:
-        got = fn(*args)
+        got = fn(*args, **kwargs)
     except NotImplementedError:
         raise
     except Exception as e:  # noqa: BLE001 - shown to the student, not raised
-        return Line(False, f"fixed example {i}/{n}", f"raised {type(e).__name__}: {e}", _brief(case["args"]))
+        return Line(False, f"fixed example {i}/{n}", f"raised {type(e).__name__}: {e}", shown)
     try:
-        compare_outputs(got, case["expected"], case["outputs"])
+        for j, expected in after.items():
+            compare_outputs(args[j], expected, {path: f"{path or 'the argument'} after the call"
+                                                for path in flatten(expected)})
+        if isinstance(case["expected"], float):
+            _compare_number(got, case["expected"])
+        else:
+            compare_outputs(got, case["expected"], case["outputs"])
         for a, b in zip(args, before):
+            if b is None:
+                continue
             fa, fb = flatten(a), flatten(b)
             for path, value in fb.items():
                 if isinstance(value, torch.Tensor) and not torch.equal(fa[path], value):
                     raise Mismatch(f"the function modified its input in place ({path or 'an argument'}); "
                                    f"return new tensors instead")
     except Mismatch as m:
-        return Line(False, f"fixed example {i}/{n}", m.message, _brief(case["args"]))
+        return Line(False, f"fixed example {i}/{n}", m.message, shown)
     return Line(True, f"fixed example {i}/{n}")
 
 
-def realize_all(args, namespace):
-    return tuple(realize(a, namespace.get) for a in args)
+def _compare_number(got, expected: float) -> None:
+    """A Python number returned (a loss, as ``value.item()`` gives it), within the tolerance of the
+    hidden checks."""
+    if isinstance(got, bool) or not isinstance(got, float):
+        raise Mismatch(f"the result should be a Python float ({expected:.6g}; use .item() on a one-element "
+                       f"tensor); got {describe(got)}")
+    if not math.isfinite(got) or abs(got - expected) > 1e-4 * max(1.0, abs(expected)):
+        raise Mismatch(f"the result differs from the expected value: expected {expected:.6g}, got {got:.6g}")
 
 
-def _brief(args) -> str:
+def _brief(args, kwargs=None) -> str:
     def one(a):
         if isinstance(a, torch.Tensor):
             return f"tensor{tuple(a.shape)}" if a.numel() > 12 else str([round(v, 4) for v in a.flatten().tolist()])
+        if isinstance(a, Trainable):
+            return one(a.value)
+        if isinstance(a, Optimizer):
+            return f"torch.optim.{OPTIMIZERS[a.name].__name__}(lr={a.lr:g})"
+        if isinstance(a, dict) and len(a) > 4:  # a deep network's parameters: their shapes
+            return "{" + ", ".join(f"{k}: {shape(v)}" for k, v in a.items()) + "}"
         if isinstance(a, dict):
             return "{" + ", ".join(f"{k}: {one(v)}" for k, v in a.items()) + "}"
         return repr(a) if not hasattr(a, "fields") else f"{a.type_name}(…)"
 
-    return ", ".join(one(a) for a in args)
+    def shape(a):
+        a = a.value if isinstance(a, Trainable) else a
+        return f"tensor{tuple(a.shape)}" if isinstance(a, torch.Tensor) else one(a)
+
+    return ", ".join([one(a) for a in args] + [f"{k}={one(v)}" for k, v in (kwargs or {}).items()])
 
 
 # --- reference-free properties, per (assignment, function) ----------------------------------------
@@ -235,20 +274,36 @@ def _shallow_gradcheck(ns) -> Line:
 
 
 def _deep_init(ns) -> Line:
-    for sizes in ([4, 3], [5, 4, 3], [6, 5, 4, 2]):
+    for sizes in ([4, 3], [5, 4, 3], [6, 5, 4, 2], [3, 7, 6, 5, 4]):
         params = ns["init_params"](sizes)
         L = len(sizes) - 1
+        keys = [f"{p}{l}" for l in range(1, L + 1) for p in ("W", "b")]
+        if not isinstance(params, dict) or sorted(params) != sorted(keys):
+            got = sorted(params) if isinstance(params, dict) else describe(params)
+            return Line(False, "one W and one b per layer",
+                        f"for sizes {sizes} expected a dict with the keys {', '.join(keys)}; got {got}")
         for l in range(1, L + 1):
-            W, b = params.get(f"W{l}"), params.get(f"b{l}")
-            if not isinstance(W, torch.Tensor) or tuple(W.shape) != (sizes[l - 1], sizes[l]):
-                return Line(False, "init_params shapes", f"W{l} should have shape {(sizes[l - 1], sizes[l])} for sizes {sizes}")
-            if not isinstance(b, torch.Tensor) or tuple(b.shape) != (sizes[l],):
-                return Line(False, "init_params shapes", f"b{l} should have shape {(sizes[l],)} for sizes {sizes}")
-            if not (W.requires_grad and W.is_leaf):
-                return Line(False, "init_params gives trainable leaves", f"W{l} needs requires_grad=True")
+            for key, shape in ((f"W{l}", (sizes[l - 1], sizes[l])), (f"b{l}", (sizes[l],))):
+                t = params[key]
+                if type(t) is not torch.Tensor:
+                    return Line(False, "plain tensors", f"{key} should be a plain torch.Tensor with "
+                                                        f"requires_grad=True, got {describe(t)}")
+                if tuple(t.shape) != shape:
+                    return Line(False, "shapes",
+                                f"{key} has shape {tuple(t.shape)}, expected {shape} for sizes {sizes}")
+                if not (t.requires_grad and t.is_leaf):
+                    return Line(False, "trainable leaves",
+                                f"{key} should be a leaf tensor with requires_grad=True (set it after "
+                                f"computing the values, e.g. with .requires_grad_()), so that loss.backward() "
+                                f"fills {key}.grad")
+                if not torch.isfinite(t).all():
+                    return Line(False, "finite values", f"{key} contains NaN or inf")
+            W = params[f"W{l}"]
             if len(set(map(tuple, W.detach().T.tolist()))) < W.shape[1]:
-                return Line(False, "init_params is random", f"two units of layer {l} start with identical weights")
-    return Line(True, "init_params: shapes for depths 1–3, random trainable weights")
+                return Line(False, "random weights",
+                            f"two units of layer {l} start with identical weights (two equal columns of W{l}, "
+                            f"sizes {sizes}): they would stay identical forever")
+    return Line(True, "shapes for depths 1 to 4, random trainable leaves")
 
 
 def _perceptron_predict(ns) -> Line:
@@ -262,6 +317,11 @@ def _perceptron_predict(ns) -> Line:
     ok = torch.equal(got, expected)
     return Line(ok, "predict returns the class of the largest output of forward",
                 "" if ok else f"got {got.tolist()}, the largest outputs are at {expected.tolist()}")
+
+
+def _number(value) -> float:
+    """A loss as a float, whatever was returned (the fixed examples judge the return type)."""
+    return float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
 
 
 def _deep_train_step(ns) -> Line:
@@ -278,7 +338,7 @@ def _deep_train_step(ns) -> Line:
         return p, torch.optim.SGD(list(p.values()), lr=0.1)
 
     p, opt = fresh(False)
-    losses = [float(ns["train_step"](p, opt, x, labels, activation="relu", loss="cross_entropy")) for _ in range(20)]
+    losses = [_number(ns["train_step"](p, opt, x, labels, activation="relu", loss="cross_entropy")) for _ in range(20)]
     if not losses[-1] < losses[0]:
         return Line(False, "20 steps on one batch lower its loss", f"losses went from {losses[0]:.4f} to {losses[-1]:.4f}")
     clean, opt = fresh(False)
@@ -292,6 +352,37 @@ def _deep_train_step(ns) -> Line:
 
 
 POLICIES = {"tp1_perceptron": NO_AUTOGRAD_NO_NN, "tp2_shallow": NO_AUTOGRAD_NO_NN}
+
+# check("train"): the functions the graded training run uses (the hidden Threshold's ``uses``;
+# tests/test_threshold.py keeps the two equal). The run itself, on a fixed budget against an
+# accuracy goal, happens at grading time.
+TRAINING = "train"
+TRAINING_USES = {
+    "tp1_perceptron": ("forward", "update", "predict"),
+    "tp2_shallow": ("forward", "loss", "backward", "update"),
+    "tp3_deep": ("forward", "train_step"),
+}
+
+
+def _training(namespace: dict[str, Any], bank: str | Path | None) -> Report:
+    """Are the functions the graded training run uses ready (their visible checks pass)?"""
+    path = Path(bank) if bank is not None else Path.cwd() / BANK_FILE
+    assignment, _ = banks.read(path) if path.is_file() else ("", {})
+    result = Report("training")
+    for name in TRAINING_USES.get(assignment, ()):
+        sub = _run(name, namespace, bank)
+        if sub.not_implemented:
+            result.not_implemented = True
+            result.lines = []
+            return result
+        result.lines.append(Line(sub.passed, f"{name} passes its visible checks",
+                                 "" if sub.passed else f'run check("{name}") to see why'))
+    if result.lines:
+        result.notes.append("at grading time your functions train the model on a fixed budget; the test "
+                            "accuracy must reach the goal (the Experiments section shows what they reach)")
+    else:
+        result.notes.append("nothing to check here")
+    return result
 
 
 def _api(namespace: dict[str, Any], bank: str | Path | None) -> Report:

@@ -68,7 +68,7 @@ def mse(logits: Tensor, labels: Tensor) -> Tensor:
     labels: (N,) int64 class indices, turned into one-hot targets t of shape (N, C)
     returns: () scalar, (1/N) Σ_n ||y_n - t_n||², summed over the C classes, averaged over N
     """
-    t = datasets.one_hot(labels, logits.shape[1], logits.dtype)  # (N, C)
+    t = F.one_hot(labels, logits.shape[1]).to(logits.dtype)  # (N, C)
     return ((logits - t) ** 2).sum(1).mean()
 
 

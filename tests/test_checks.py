@@ -236,10 +236,26 @@ def test_failed_student_check_raises_with_the_report(banks):
         student.check("hidden_delta", namespace, bank=banks["tp2_shallow"])
 
 
-def test_hidden_cell_helper_raises_for_nbgrader():
-    """Does the hidden part of a test cell pass on correct code and raise on a bug?"""
+def test_hidden_cell_helper_gives_nbgrader_the_points(capsys):
+    """Does the hidden part of a test cell return the points the checks give (nbgrader's partial
+    credit), naming each failed check, and swallow stderr (which nbgrader would count as a failure)?"""
+    import sys
+    import warnings
+
     from autograder.hidden import grade
 
-    grade("tp1_perceptron", "forward", dict(vars(p1)))
-    with pytest.raises(AssertionError, match="forward computes y = x W"):
-        grade("tp1_perceptron", "forward", {**vars(p1), "forward": lambda params, x: x @ params["W"]})
+    update_points = sum(c.points for c in checks.load("tp1_perceptron").checks if c.function == "update")
+    assert grade("tp1_perceptron", "update", dict(vars(p1))) == update_points
+
+    def noisy_bias_bug(params, x, t, lr):
+        warnings.warn("a torch-like warning")
+        print("a progress bar", file=sys.stderr)
+        new = p1.update(params, x, t, lr)
+        return {"W": new["W"], "b": 2 * params["b"] - new["b"]}  # the bias moves the wrong way
+
+    capsys.readouterr()
+    earned = grade("tp1_perceptron", "update", {**vars(p1), "update": noisy_bias_bug})
+    out, err = capsys.readouterr()
+    assert 0 < earned < update_points
+    assert "✗ update applies Δw_ij" in out and "✓ update leaves its arguments unchanged" in out
+    assert err == ""

@@ -15,6 +15,7 @@ from autograder import strategies as S
 from autograder.check import Assignment, Check, Context, matches
 from autograder.compare import Mismatch, assert_close, assert_plain_tensor
 from autograder.submission import Optimizer, Trainable
+from autograder.threshold import Threshold
 from reference import deep as ref
 
 ACTIVATIONS = tuple(ref.ACTIVATIONS)
@@ -116,6 +117,53 @@ def one_step(ctx: Context, ex) -> None:
                        f"({value:.6g}); got {call.output!r}", expected=value)
 
 
+def _step_case(ex) -> dict:
+    """One example of :func:`one_step` for the students' example bank (:mod:`autograder.bank`): the
+    same arguments (parameters with stale gradients, an optimizer to build over them), the loss
+    the reference returns, and the parameters it leaves after the step."""
+    stale = {k: torch.ones_like(v) for k, v in ex["params"].items()}
+    expected = {k: v.detach().clone().requires_grad_(True) for k, v in ex["params"].items()}
+    opt = ref.make_optimizer(expected, ex["optimizer"], ex["lr"])
+    value = ref.train_step(expected, opt, ex["x"], ex["labels"], activation=ex["activation"], loss=ex["loss"])
+    return {"args": ({k: Trainable(v, stale[k]) for k, v in ex["params"].items()},
+                     Optimizer(ex["optimizer"], ex["lr"]), ex["x"], ex["labels"]),
+            "kwargs": {"activation": ex["activation"], "loss": ex["loss"]},
+            "expected": value, "outputs": None, "after": {0: {k: v.detach() for k, v in expected.items()}}}
+
+
+def bank_networks() -> list[dict]:
+    """The fixed examples of the students' bank for forward and train_step: depths 4, 3, 2 and 1,
+    every activation, optimizer and loss (a few draws of :func:`networks` are mostly one layer).
+    Values drawn like :mod:`autograder.strategies`' with a seeded generator: the same every release."""
+    g = torch.Generator().manual_seed(0)
+
+    def uniform(bound, *shape):
+        return (torch.rand(*shape, generator=g) * 2 - 1) * bound
+
+    examples = []
+    for sizes, n, activation, loss, optimizer, lr in (
+        ([5, 4, 4, 3, 3], 4, "gelu", "cross_entropy", "adagrad", 0.1),
+        ([6, 5, 4, 3], 5, "relu", "cross_entropy", "sgd", 0.1),
+        ([4, 6, 3], 3, "tanh", "mse", "adam", 0.01),
+        ([3, 2], 2, "sigmoid", "mse", "sgd", 0.1),  # one layer: no activation at all
+    ):
+        params = {}
+        for l, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+            params[f"W{l}"] = uniform(fan_in ** -0.5, fan_in, fan_out)
+            params[f"b{l}"] = uniform(fan_in ** -0.5, fan_out)
+        x = torch.rand(n, sizes[0], generator=g)
+        labels = torch.randint(0, sizes[-1], (n,), generator=g)
+        examples.append({"sizes": sizes, "params": params, "x": x, "labels": labels, "activation": activation,
+                         "loss": loss, "optimizer": optimizer, "lr": lr})
+    return examples
+
+
+one_step.bank_case = _step_case  # type: ignore[attr-defined]
+one_step.bank_examples = bank_networks  # type: ignore[attr-defined]
+forward_matches = matches(ref.forward, ("params", "x", "activation"))
+forward_matches.bank_examples = bank_networks  # type: ignore[attr-defined]
+
+
 ASSIGNMENT = Assignment(
     name="tp3_deep",
     signatures={"init_params": "init_params(sizes)", "forward": "forward(params, x, activation)",
@@ -126,8 +174,20 @@ ASSIGNMENT = Assignment(
         Check("random_trainable", "init_params", "weights are random, trainable leaves; no two units identical",
               init_random_leaves, networks(), points=1),
         Check("matches_reference", "forward", "forward applies the activation between layers, not after the last",
-              matches(ref.forward, ("params", "x", "activation")), networks(), points=3),
+              forward_matches, networks(), points=3),
         Check("matches_reference", "train_step", "train_step: forward, loss, zero_grad, backward, step",
               one_step, networks(), points=3),
     ),
+    # Reference with these budgets (tests/test_threshold.py): 0.943 on mnist-sample, 0.972 on mnist.
+    threshold=Threshold(
+        recipe="deep", title="trained with your forward and train_step, the network reaches the accuracy goal",
+        uses=("forward", "train_step"),
+        budgets={"mnist-sample": dict(epochs=5, batch_size=64, lr=2e-3, hidden=[256, 256], optimizer="adam",
+                                      activation="relu", loss="cross_entropy", seed=0),
+                 "mnist": dict(epochs=2, batch_size=256, lr=2e-3, hidden=[256, 256], optimizer="adam",
+                               activation="relu", loss="cross_entropy", seed=0)},
+        minimum={"mnist-sample": 0.90, "mnist": 0.95},
+        init=lambda D, C, b: {k: v.detach() for k, v in ref.init_params(
+            [D, *b["hidden"], C], generator=torch.Generator().manual_seed(b["seed"])).items()},
+        points=2, seconds=120),
 )

@@ -76,6 +76,10 @@ class Submission(Protocol):
         """The source of function ``name``, or of the whole submission when None."""
         ...
 
+    def train(self, recipe: str, data: dict[str, Any], budget: dict[str, Any], seconds: float) -> Any:
+        """Run a training recipe (:mod:`autograder.recipes`) with the submission's functions."""
+        ...
+
 
 def realize_args(args: tuple[Any, ...], lookup: Callable[[str], Any]) -> tuple[Any, ...]:
     """Realize every argument, then build each :class:`Optimizer` over its realized dict."""
@@ -136,6 +140,16 @@ class InProcess:
         except Exception as e:  # noqa: BLE001 - any exception of the student's is a result
             raise StudentRaised(name, type(e).__name__, str(e)) from None
         return Call(out, real_args, recorder.calls)
+
+    def train(self, recipe: str, data: dict[str, Any], budget: dict[str, Any], seconds: float) -> Any:
+        """A training run of :mod:`autograder.recipes` with these functions (no time limit)."""
+        from .recipes import RECIPES
+
+        torch.default_generator.manual_seed(0)
+        try:
+            return RECIPES[recipe](dict(self.namespace), realize(data, self.namespace.get), dict(budget))
+        except Exception as e:  # noqa: BLE001
+            raise StudentRaised("train", type(e).__name__, str(e)) from None
 
     def source(self, name: str | None = None) -> str | None:
         if name is None:
