@@ -1,0 +1,124 @@
+"""Plain nbgrader on the course: release, collect, autograde, feedback, export.
+
+An instructor who uses only nbgrader runs its own commands on ``assignments/``. This test does,
+in a copy of the course, with the honest students of the example class (``correct``, ``buggy``)
+plus a ``noisy`` one (correct, but its functions warn and write to stderr, as torch does) — and
+compares every test cell's points with what ``autograder grade`` gives the same notebook.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import checks
+from autograder.check import WHOLE_SUBMISSION
+from autograder.grade import grade_one
+from autograder.sandbox import Limits, bwrap_available
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples" / "submitted"
+ASSIGNMENTS = sorted(p.name for p in (ROOT / "assignments" / "source").iterdir()
+                     if (EXAMPLES / "correct" / p.name).is_dir() and p.name in checks.MODULES)
+STUDENTS = ("correct", "buggy", "noisy")
+NOISE = ("import sys, warnings\n"
+         "warnings.warn('a torch-like UserWarning')\n"
+         "print('a progress bar on stderr', file=sys.stderr)\n")
+
+pytestmark = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap cannot create namespaces here")
+
+
+def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def noisy(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The correct notebook whose every graded function first warns and writes to stderr."""
+    nb = nbformat.from_dict(notebook)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+            function = next(n for n in ast.parse(cell.source).body if isinstance(n, ast.FunctionDef))
+            first = function.body[1] if ast.get_docstring(function) else function.body[0]  # after the docstring
+            lines = cell.source.splitlines()
+            noise = [" " * first.col_offset + line for line in NOISE.strip().splitlines()]
+            cell.source = "\n".join(lines[: first.lineno - 1] + noise + lines[first.lineno - 1 :])
+    return nb
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """A copy of the course where nbgrader released, collected, autograded and exported."""
+    course = tmp_path_factory.mktemp("course")
+    shutil.copy(ROOT / "assignments" / "nbgrader_config.py", course)
+    shutil.copytree(ROOT / "assignments" / "source", course / "source")
+    for name in ASSIGNMENTS:
+        nbgrader(course, "generate_assignment", name, "--force")
+        for student in STUDENTS:
+            folder = course / "submitted" / student / name
+            folder.mkdir(parents=True)
+            source = EXAMPLES / ("correct" if student == "noisy" else student) / name / f"{name}.ipynb"
+            nb = nbformat.read(str(source), as_version=4)
+            nbformat.write(noisy(nb) if student == "noisy" else nb, str(folder / f"{name}.ipynb"))
+            shutil.copy(ROOT / "student_template" / name / "examples.npz", folder)  # released with it
+        nbgrader(course, "autograde", name, "--force")
+        nbgrader(course, "generate_feedback", name, "--force")
+    nbgrader(course, "export", "--to", str(course / "grades.csv"))
+    return course
+
+
+def cell_scores(course: Path, name: str, student: str) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        submission = gb.find_submission_notebook(name, name, student)
+        return {g.name: g.score for g in submission.grades if g.name.startswith("test_")}
+
+
+def ours(name: str, student: str, course: Path) -> dict[str, float]:
+    """Our grader's points for the same notebook, added up per nbgrader test cell."""
+    graded = grade_one(student, course / "submitted" / student / name / f"{name}.ipynb", name,
+                       limits=Limits(call_seconds=20))
+    cells: dict[str, float] = {}
+    for r in graded.results:
+        cell = "test_api" if r.function == WHOLE_SUBMISSION else f"test_{r.function}"
+        cells[cell] = cells.get(cell, 0.0) + r.points
+    return cells
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+@pytest.mark.parametrize("student", STUDENTS)
+def test_nbgrader_autograde_gives_our_points(course, name, student):
+    """Same points per test cell from plain ``nbgrader autograde`` and from ``autograder grade``:
+    torch-like warnings and stderr output do not zero a cell."""
+    theirs = cell_scores(course, name, student)
+    assert theirs == pytest.approx(ours(name, student, course))
+    if student != "buggy":
+        assert sum(theirs.values()) == checks.load(name).max_points
+    else:
+        assert 0 < sum(theirs.values()) < checks.load(name).max_points
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_generated_feedback_hides_hidden_tests(course, name):
+    for student in STUDENTS:
+        page = (course / "feedback" / student / name / f"{name}.html").read_text(encoding="utf-8")
+        assert "autograder.hidden" not in page and "BEGIN HIDDEN TESTS" not in page
+        assert "check(" in page  # the visible part stays
+
+
+def test_export_lists_every_student(course):
+    import csv
+
+    rows = list(csv.DictReader((course / "grades.csv").open()))
+    assert {(r["assignment"], r["student_id"]) for r in rows} == {(a, s) for a in ASSIGNMENTS for s in STUDENTS}
