@@ -42,10 +42,13 @@ def write_mnist_like(root: Path, folder: str = "MNIST", n_train: int = 60, n_tes
 CIFAR_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 
 
-def write_cifar10(root: Path, per_batch: int = 8, seed: int = 0) -> tuple[np.ndarray, ...]:
+def write_cifar10(root: Path, per_batch: int = 8, seed: int = 0, signal: bool = False) -> tuple[np.ndarray, ...]:
     """``root/cifar-10-batches-py/`` with five train batches, a test batch and batches.meta, each
     a latin-1 pickle of {"data": uint8 (n, 3072) in CHW order, "labels": list[int]} as in the
-    official archive; returns (train_images NCHW, train_labels, test_images, test_labels)."""
+    official archive; returns (train_images NCHW, train_labels, test_images, test_labels).
+
+    The images are noise; with ``signal``, the noise is halved (0-127) and an image of class c
+    has rows 3c to 3c+2 of channel c mod 3 at 255, so that a network can learn the labels."""
     rng = np.random.default_rng(seed)
     base = root / "cifar-10-batches-py"
     base.mkdir(parents=True, exist_ok=True)
@@ -53,6 +56,11 @@ def write_cifar10(root: Path, per_batch: int = 8, seed: int = 0) -> tuple[np.nda
     for name in CIFAR_TRAIN + ["test_batch"]:
         x = rng.integers(0, 256, size=(per_batch, 3 * 32 * 32), dtype=np.uint8)
         y = rng.integers(0, 10, size=per_batch).tolist()
+        if signal:
+            x = x.reshape(per_batch, 3, 32, 32) // 2
+            for n, c in enumerate(y):
+                x[n, c % 3, 3 * c : 3 * c + 3] = 255
+            x = x.reshape(per_batch, -1)
         with open(base / name, "wb") as f:
             pickle.dump({"batch_label": name.encode(), "data": x, "labels": y,
                          "filenames": [b"x.png"] * per_batch}, f, protocol=2)

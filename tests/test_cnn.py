@@ -25,7 +25,7 @@ def test_output_shape(dataset, n):
     """Does the CNN map (N, C_in, S, S) images to finite (N, 10) logits on MNIST and CIFAR shapes?"""
     hp = cnn.hyper_for(dataset)
     c, s, _ = SHAPES[dataset]
-    model = cnn.CNN(c, s, 10, hp.channels, hp.hidden, hp.kernel_size)
+    model = cnn.CNN(c, s, 10, hp.channels, hp.hidden, hp.kernel_size, hp.batch_norm)
     logits = model(torch.rand(n, *SHAPES[dataset]))
     assert logits.shape == (n, 10)
     assert torch.isfinite(logits).all()
@@ -41,10 +41,23 @@ def test_feature_map_shapes(kernel_size):
     assert model.head.sizes == (12 * 8 * 8, 20, 10)
 
 
-def test_rejects_image_size_not_divisible_by_4():
-    """Is an image side that two 2×2 poolings cannot halve twice refused with a clear message?"""
+def test_batch_norm_stages():
+    """With three stages and BatchNorm (CIFAR-10's layout), is each stage conv (no bias) → BN →
+    ReLU → pool, giving (N, c3, S/8, S/8) features?"""
+    model = cnn.CNN(3, 32, 10, channels=(4, 8, 16), hidden=20, batch_norm=True)
+    kinds = [type(m).__name__ for m in model.features]
+    assert kinds == ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"] * 3
+    assert all(m.bias is None for m in model.features if isinstance(m, torch.nn.Conv2d))
+    assert model.features(torch.rand(2, 3, 32, 32)).shape == (2, 16, 4, 4)
+    assert model.head.sizes == (16 * 4 * 4, 20, 10)
+
+
+def test_rejects_image_size_not_divisible_by_the_poolings():
+    """Is an image side that the 2×2 poolings cannot halve at every stage refused with a clear message?"""
     with pytest.raises(ValueError, match="divisible by 4"):
         cnn.CNN(1, 30)
+    with pytest.raises(ValueError, match="divisible by 8"):
+        cnn.CNN(1, 28, channels=(4, 8, 16))
 
 
 @pytest.mark.parametrize("dataset", SHAPES)
