@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/setup.sh
+$(STAMP): pyproject.toml scripts/setup.sh scripts/constraints.txt
 	bash scripts/setup.sh
 
 MNIST_ASSIGNMENTS := --assignment tp1_perceptron --assignment tp2_shallow --assignment tp3_deep

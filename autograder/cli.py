@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "else ~/.cache/tp-data)")
     g.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                    help="cuda: also run the training checks that need a GPU (deferred on cpu)")
+    g.add_argument("--nbgrader-db", default=None, metavar="DB",
+                   help="also write the scores into this nbgrader gradebook (a gradebook.db path or an "
+                        "SQLAlchemy URL), for formgrader and `nbgrader export`")
     g.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run students' code without bubblewrap (only where it cannot be installed; never for untrusted code)")
     r = sub.add_parser("release", help="generate student_template/ from assignments/source/ (nbgrader) with the example banks")
@@ -96,6 +99,15 @@ def grade_main(args) -> int:
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.nbgrader_db:
+        from autograder.gradebook import GradebookError, write_scores
+
+        url = args.nbgrader_db if "://" in args.nbgrader_db else f"sqlite:///{Path(args.nbgrader_db).resolve()}"
+        try:
+            print(f"nbgrader gradebook: {write_scores(url, graded)} submission(s) written to {args.nbgrader_db}")
+        except GradebookError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     width = max([len(g.student) for g in graded] + [7])
     print(f"{'student':<{width}}  {'assignment':<16} {'score':>11}  {'trained':>8}  notes")
     for g in sorted(graded, key=lambda g: (g.assignment, g.student)):

@@ -22,10 +22,13 @@ only torch and numpy.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
 import math
 import os
 import textwrap
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -123,12 +126,21 @@ def check(name: str, namespace: dict[str, Any] | None = None, *, bank: str | Pat
     if namespace is None:
         namespace = inspect.currentframe().f_back.f_globals  # type: ignore[union-attr]
     _short_tracebacks()
-    if name == "*":
-        result = _api(namespace, bank)
-    elif name == TRAINING:
-        result = _training(namespace, bank)
-    else:
-        result = _run(name, namespace, bank)
+    # what the function warns or writes to stderr becomes a note on stdout: nbgrader gives a
+    # test cell 0 points for any stderr output, a torch warning included
+    stderr = io.StringIO()
+    with warnings.catch_warnings(record=True) as warned, contextlib.redirect_stderr(stderr):
+        warnings.simplefilter("always")
+        if name == "*":
+            result = _api(namespace, bank)
+        elif name == TRAINING:
+            result = _training(namespace, bank)
+        else:
+            result = _run(name, namespace, bank)
+    for w in dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in warned):
+        result.notes.append(f"warning: {w}")
+    if stderr.getvalue().strip():
+        result.notes.append(f"written to stderr: {stderr.getvalue().strip()[:300]}")
     if os.environ.get("NBGRADER_EXECUTION") == "autograde":
         print(result)  # the hidden line after it gives the cell its points (partial credit)
         return

@@ -9,7 +9,9 @@ compares every test cell's points with what ``autograder grade`` gives the same 
 from __future__ import annotations
 
 import ast
+import html
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,8 +21,8 @@ import nbformat
 import pytest
 
 from autograder import checks
-from autograder.check import WHOLE_SUBMISSION
 from autograder.grade import grade_one
+from autograder.gradebook import cell_points
 from autograder.sandbox import Limits, bwrap_available
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,13 +89,8 @@ def cell_scores(course: Path, name: str, student: str) -> dict[str, float]:
 
 def ours(name: str, student: str, course: Path) -> dict[str, float]:
     """Our grader's points for the same notebook, added up per nbgrader test cell."""
-    graded = grade_one(student, course / "submitted" / student / name / f"{name}.ipynb", name,
-                       limits=Limits(call_seconds=20))
-    cells: dict[str, float] = {}
-    for r in graded.results:
-        cell = "test_api" if r.function == WHOLE_SUBMISSION else f"test_{r.function}"
-        cells[cell] = cells.get(cell, 0.0) + r.points
-    return cells
+    return cell_points(grade_one(student, course / "submitted" / student / name / f"{name}.ipynb", name,
+                                 limits=Limits(call_seconds=20)))
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
@@ -113,8 +110,9 @@ def test_nbgrader_autograde_gives_our_points(course, name, student):
 def test_generated_feedback_hides_hidden_tests(course, name):
     for student in STUDENTS:
         page = (course / "feedback" / student / name / f"{name}.html").read_text(encoding="utf-8")
-        assert "autograder.hidden" not in page and "BEGIN HIDDEN TESTS" not in page
-        assert "check(" in page  # the visible part stays
+        text = html.unescape(re.sub(r"<[^>]+>", "", page))  # the code as shown, highlighting spans removed
+        assert "autograder.hidden" not in text and "BEGIN HIDDEN TESTS" not in text and "globals()" not in text
+        assert 'check("' in text  # the visible part stays
 
 
 def test_export_lists_every_student(course):
@@ -122,3 +120,24 @@ def test_export_lists_every_student(course):
 
     rows = list(csv.DictReader((course / "grades.csv").open()))
     assert {(r["assignment"], r["student_id"]) for r in rows} == {(a, s) for a in ASSIGNMENTS for s in STUDENTS}
+
+
+def test_our_scores_go_into_the_nbgrader_gradebook(tmp_path):
+    """`autograder grade --nbgrader-db` writes each test cell's points; `nbgrader export` shows them."""
+    import csv
+
+    from autograder.cli import main
+
+    name = "tp1_perceptron"
+    shutil.copy(ROOT / "assignments" / "nbgrader_config.py", tmp_path)
+    shutil.copytree(ROOT / "assignments" / "source" / name, tmp_path / "source" / name)
+    nbgrader(tmp_path, "generate_assignment", name, "--force")
+    for student in ("correct", "buggy"):
+        (tmp_path / "submitted" / student / name).mkdir(parents=True)
+        shutil.copy(EXAMPLES / student / name / f"{name}.ipynb", tmp_path / "submitted" / student / name)
+    assert main(["grade", str(tmp_path), "--assignment", name, "--out", str(tmp_path / "out"),
+                 "--nbgrader-db", str(tmp_path / "gradebook.db")]) == 0
+    nbgrader(tmp_path, "export", "--to", str(tmp_path / "grades.csv"))
+    exported = {r["student_id"]: float(r["raw_score"]) for r in csv.DictReader((tmp_path / "grades.csv").open())}
+    ours_ = {r["student"]: float(r["score"]) for r in csv.DictReader((tmp_path / "out" / "grades.csv").open())}
+    assert exported == ours_ and exported["correct"] == checks.load(name).max_points

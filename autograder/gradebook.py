@@ -1,0 +1,66 @@
+"""``autograder grade --nbgrader-db URL``: our scores in nbgrader's gradebook database.
+
+The course's gradebook (``assignments/gradebook.db`` once nbgrader's ``generate_assignment``
+has run there) knows each assignment's notebooks and grade cells. For every graded submission
+this writes, per test cell ``test_<function>`` (``test_api`` for the whole-submission checks,
+``test_train`` for the threshold run), the points ``autograder grade`` gave that function's
+checks as the cell's automatic score, the same points plain ``nbgrader autograde`` would give
+(see :mod:`autograder.hidden`). Manually graded cells (the written answers) are left for
+formgrader; students are created when missing. ``nbgrader export`` and formgrader then see the
+scores.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from autograder.check import WHOLE_SUBMISSION
+
+if TYPE_CHECKING:
+    from autograder.grade import Graded
+
+
+class GradebookError(RuntimeError):
+    """The gradebook lacks what a score needs (run nbgrader's generate_assignment first)."""
+
+
+def cell_points(graded: "Graded") -> dict[str, float]:
+    """Points per nbgrader test cell: ``test_<function>`` ← the checks of that function."""
+    cells: dict[str, float] = defaultdict(float)
+    for r in graded.results:
+        cells["test_api" if r.function == WHOLE_SUBMISSION else f"test_{r.function}"] += r.points
+    return dict(cells)
+
+
+def write_scores(db_url: str, graded: list["Graded"]) -> int:
+    """Write every submission's cell scores into the gradebook at ``db_url``; returns how many
+    submissions were written. Raises :class:`GradebookError` when an assignment or a cell is
+    unknown there."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    written = 0
+    with Gradebook(db_url) as gb:
+        for g in graded:
+            try:
+                assignment = gb.find_assignment(g.assignment)
+            except MissingEntry:
+                raise GradebookError(f"{db_url} has no assignment {g.assignment!r}: run "
+                                     f"`nbgrader generate_assignment {g.assignment}` in the course first") from None
+            notebook = g.assignment if any(nb.name == g.assignment for nb in assignment.notebooks) \
+                else assignment.notebooks[0].name
+            gb.update_or_create_student(g.student)
+            try:
+                gb.find_submission(g.assignment, g.student)
+            except MissingEntry:
+                gb.add_submission(g.assignment, g.student)
+            for cell, points in cell_points(g).items():
+                try:
+                    grade = gb.find_grade(cell, notebook, g.assignment, g.student)
+                except MissingEntry:
+                    raise GradebookError(f"{g.assignment}/{notebook} has no grade cell {cell!r} in {db_url}") from None
+                grade.auto_score = points
+                grade.needs_manual_grade = False
+            gb.db.commit()
+            written += 1
+    return written
