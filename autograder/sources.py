@@ -22,7 +22,7 @@ REFERENCE_MODULES = {
     "tp1_perceptron": "reference.perceptron",
     "tp2_shallow": "reference.shallow",
     "tp3_deep": "reference.deep",
-    "tp4_cnn": "reference.cnn",
+    "tp4_cnn": "reference.tp4",
 }
 PREFIX = "solution_"  # a solution region: the body is the student's to write
 GIVEN = "given_"  # provided code (locked), the reference's source verbatim
@@ -31,9 +31,20 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
 
 def solution_source(obj) -> str:
-    """The reference function's source with its body (after the docstring) inside the markers."""
+    """The reference function's source with its body (after the docstring) inside the markers;
+    for a class, the body of each of its methods (a class body that raised would stop the
+    released notebook's cell: its stub must define the class, whose methods raise)."""
     source = textwrap.dedent(inspect.getsource(obj)).rstrip("\n")
     node = ast.parse(source).body[0]
+    if isinstance(node, ast.ClassDef):
+        lines = source.splitlines()
+        for method in reversed([m for m in node.body if isinstance(m, ast.FunctionDef)]):
+            first = _first_statement(method)
+            start = (first.decorator_list[0].lineno if getattr(first, "decorator_list", None) else first.lineno) - 1
+            indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
+            lines[method.end_lineno:method.end_lineno] = [indent + END]
+            lines[start:start] = [indent + BEGIN]
+        return "\n".join(lines)
     body = node.body
     first = body[1] if (isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
                         and isinstance(body[0].value.value, str) and len(body) > 1) else body[0]
@@ -42,6 +53,13 @@ def solution_source(obj) -> str:
     start = (decorators[0].lineno if decorators else first.lineno) - 1
     indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
     return "\n".join(lines[:start] + [indent + BEGIN] + lines[start:] + [indent + END])
+
+
+def _first_statement(node) -> ast.stmt:
+    body = node.body
+    docstring = isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and \
+        isinstance(body[0].value.value, str) and len(body) > 1
+    return body[1] if docstring else body[0]
 
 
 def strip_markers(source: str) -> str:

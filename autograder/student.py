@@ -12,7 +12,9 @@ What is checked, for the function named:
 - reference-free properties: the perceptron update moves outputs toward their targets; the
   shallow network's ``backward`` agrees with centred finite differences of its own
   ``forward`` and ``loss`` in float64; the deep network's ``init_params`` gives random, trainable
-  weights for any depth, and its ``train_step`` lowers the loss and zeroes stale gradients.
+  weights for any depth, and its ``train_step`` lowers the loss and zeroes stale gradients; the
+  CNN part's classes give the right shapes, a gradient to every parameter and, for the residual
+  block, relu(x) with its layers zeroed; its ``train_step`` learns and zeroes stale gradients.
 
 A stub that still raises ``NotImplementedError`` reports "not implemented yet". This module
 imports neither the reference nor the hidden checks: it ships to students, together with the
@@ -363,6 +365,115 @@ def _deep_train_step(ns) -> Line:
     return Line(True, "train_step lowers the loss and zeroes the gradients", f"loss {losses[0]:.3f} → {losses[-1]:.3f}")
 
 
+# --- tp4_cnn: the classes are built here and probed, with no reference (shapes, the zeroed block's
+# identity, gradients reaching every parameter, a training step that learns and zeroes gradients)
+
+
+def _tp4_module(ns, name, args, x, *, zero=False, mode="train"):
+    torch.manual_seed(0)
+    model = ns[name](*args)
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"{name}(...) should build an nn.Module, got {describe(model)}")
+    if zero:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.zero_()
+    model.train(mode == "train")
+    return model, model(x)
+
+
+def _tp4_shapes_and_gradients(ns, name, cases) -> Line:
+    """cases: (constructor args, input shape, expected output shape)."""
+    for args, shape, expected in cases:
+        x = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+        model, out = _tp4_module(ns, name, args, x)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else describe(out)
+            return Line(False, "output shapes", f"{name}{tuple(args)} on an input {shape}: expected {expected}, got {got}")
+        (out * torch.randn(out.shape, generator=torch.Generator().manual_seed(1))).sum().backward()
+        missing = [n for n, p in model.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)]
+        if missing:
+            return Line(False, "gradients reach every parameter",
+                        f"{name}{tuple(args)}: {', '.join(missing[:5])} got no gradient from loss.backward() "
+                        f"(a layer not used in forward, requires_grad=False, or a layer kept in a plain list?)")
+    return Line(True, "output shapes and gradients reaching every parameter",
+                ", ".join(f"{shape} → {expected}" for _, shape, expected in cases))
+
+
+def _tp4_cnn(ns) -> Line:
+    return _tp4_shapes_and_gradients(ns, "CNN", [((1, 28, 10, (8, 16), 32), (4, 1, 28, 28), (4, 10)),
+                                                 ((3, 32, 5, (8, 8), 16), (3, 3, 32, 32), (3, 5))])
+
+
+def _tp4_block_shapes(ns) -> Line:
+    return _tp4_shapes_and_gradients(ns, "BasicBlock", [((4, 4, 1), (2, 4, 8, 8), (2, 4, 8, 8)),
+                                                        ((4, 6, 1), (2, 4, 8, 8), (2, 6, 8, 8)),
+                                                        ((4, 4, 2), (2, 4, 8, 8), (2, 4, 4, 4)),
+                                                        ((3, 8, 2), (2, 3, 7, 7), (2, 8, 4, 4))])
+
+
+def _tp4_block_identity(ns) -> Line:
+    x = torch.randn(2, 4, 6, 6, generator=torch.Generator().manual_seed(0))
+    _, out = _tp4_module(ns, "BasicBlock", (4, 4, 1), x, zero=True, mode="eval")
+    what = "with every parameter zeroed (eval mode), BasicBlock(4, 4, 1) computes relu(x)"
+    if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+        return Line(False, what, f"expected shape {tuple(x.shape)}, got {describe(out)}")
+    with torch.no_grad():
+        if torch.allclose(out, torch.relu(x), atol=1e-5):
+            return Line(True, what)
+        if torch.allclose(out, x, atol=1e-5):
+            return Line(False, what, "it returned x: apply the ReLU after adding the shortcut")
+        return Line(False, what, "add the shortcut x to F(x), then apply the ReLU")
+
+
+def _tp4_block_parameters(ns) -> Line:
+    for c_in, c_out, stride in ((4, 4, 1), (4, 6, 1), (4, 4, 2)):
+        torch.manual_seed(0)
+        got = sum(p.numel() for p in ns["BasicBlock"](c_in, c_out, stride).parameters())
+        low = 9 * c_in * c_out + 9 * c_out * c_out + 4 * c_out
+        biases = 2 * c_out
+        if stride != 1 or c_in != c_out:
+            low, biases = low + c_in * c_out + 2 * c_out, biases + c_out
+        if not low <= got <= low + biases:
+            return Line(False, "parameter count", f"BasicBlock({c_in}, {c_out}, {stride}) has {got} parameters, expected "
+                        f"{low} (two 3×3 convolutions without bias, two BatchNorms"
+                        + (", a 1×1 projection and its BatchNorm)" if stride != 1 or c_in != c_out else
+                           ", an identity shortcut)"))
+    return Line(True, "parameter count (projection only when the stride or the channels change)")
+
+
+def _tp4_resnet(ns) -> Line:
+    return _tp4_shapes_and_gradients(ns, "ResNet", [((3, 10, (4, 8), (1, 1)), (2, 3, 32, 32), (2, 10)),
+                                                    ((1, 7, (4, 4, 8), (2, 1, 1)), (3, 1, 28, 28), (3, 7))])
+
+
+def _tp4_train_step(ns) -> Line:
+    g = torch.Generator().manual_seed(2)
+    x, labels = torch.randn(8, 1, 6, 6, generator=g), torch.randint(0, 3, (8,), generator=g)
+
+    def fresh(stale: bool):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                    torch.nn.Linear(4 * 36, 3))
+        if stale:
+            for p in model.parameters():
+                p.grad = torch.ones_like(p)
+        return model, torch.optim.SGD(model.parameters(), lr=0.05)
+
+    model, opt = fresh(False)
+    losses = [_number(ns["train_step"](model, opt, x, labels)) for _ in range(20)]
+    if not losses[-1] < losses[0]:
+        return Line(False, "20 steps on one batch lower its loss", f"losses went from {losses[0]:.4f} to {losses[-1]:.4f}")
+    clean, opt = fresh(False)
+    ns["train_step"](clean, opt, x, labels)
+    stale, opt = fresh(True)
+    ns["train_step"](stale, opt, x, labels)
+    if not all(torch.allclose(a, b) for a, b in zip(clean.parameters(), stale.parameters())):
+        return Line(False, "a step ignores gradients left over from the previous step",
+                    "call optimizer.zero_grad() before loss.backward()")
+    return Line(True, "train_step lowers the loss and zeroes the gradients", f"loss {losses[0]:.3f} → {losses[-1]:.3f}")
+
+
 POLICIES = {"tp1_perceptron": NO_AUTOGRAD_NO_NN, "tp2_shallow": NO_AUTOGRAD_NO_NN}
 
 # check("train"): the functions the graded training run uses (the hidden Threshold's ``uses``;
@@ -373,6 +484,7 @@ TRAINING_USES = {
     "tp1_perceptron": ("forward", "update", "predict"),
     "tp2_shallow": ("forward", "loss", "backward", "update"),
     "tp3_deep": ("forward", "train_step"),
+    "tp4_cnn": ("BasicBlock", "ResNet", "train_step"),
 }
 
 
@@ -429,4 +541,8 @@ PROPERTIES: dict[tuple[str, str], tuple[Callable[[dict], Line], ...]] = {
     ("tp2_shallow", "backward"): (_shallow_gradcheck,),
     ("tp3_deep", "init_params"): (_deep_init,),
     ("tp3_deep", "train_step"): (_deep_train_step,),
+    ("tp4_cnn", "CNN"): (_tp4_cnn,),
+    ("tp4_cnn", "BasicBlock"): (_tp4_block_shapes, _tp4_block_parameters, _tp4_block_identity),
+    ("tp4_cnn", "ResNet"): (_tp4_resnet,),
+    ("tp4_cnn", "train_step"): (_tp4_train_step,),
 }

@@ -80,6 +80,10 @@ class Submission(Protocol):
         """Run a training recipe (:mod:`autograder.recipes`) with the submission's functions."""
         ...
 
+    def probe(self, name: str, data: dict[str, Any], seconds: float) -> Any:
+        """Run a probe (:mod:`autograder.probes`) on the submission's classes; plain data back."""
+        ...
+
 
 def realize_args(args: tuple[Any, ...], lookup: Callable[[str], Any]) -> tuple[Any, ...]:
     """Realize every argument, then build each :class:`Optimizer` over its realized dict."""
@@ -150,6 +154,17 @@ class InProcess:
             return RECIPES[recipe](dict(self.namespace), realize(data, self.namespace.get), dict(budget))
         except Exception as e:  # noqa: BLE001
             raise StudentRaised("train", type(e).__name__, str(e)) from None
+
+    def probe(self, name: str, data: dict[str, Any], seconds: float) -> Any:
+        """A probe of :mod:`autograder.probes` on these classes (no time limit); the function the
+        probe raised in is named after the class it built (or the probe), as in the sandbox."""
+        from .probes import PROBES
+
+        torch.default_generator.manual_seed(0)
+        try:
+            return PROBES[name](dict(self.namespace), realize(data, self.namespace.get))
+        except Exception as e:  # noqa: BLE001
+            raise StudentRaised(str(data.get("name") or name), type(e).__name__, str(e)) from None
 
     def source(self, name: str | None = None) -> str | None:
         if name is None:

@@ -94,14 +94,16 @@ def run_threshold(assignment_name: str, threshold: Threshold, submission: Any, r
         return CheckResult(status=status, points=threshold.points if status == PASSED else 0.0, message=message,
                            details=details, **base)
 
+    if threshold.device == "cuda" and device != "cuda":  # deferred before the dataset matters:
+        # a GPU-only run may have no budget for the CPU grader's dataset (tp4_cnn: cifar10 only)
+        return result(DEFERRED, "needs GPU: this training run is graded on a machine with one "
+                                "(autograder grade --device cuda)", dataset=dataset,
+                      threshold=threshold.minimum.get(dataset))
     if dataset not in threshold.budgets:
         raise ValueError(f"{assignment_name} has no training budget for {dataset!r} "
                          f"(it has: {', '.join(sorted(threshold.budgets))})")
     budget = dict(threshold.budgets[dataset])
     minimum = threshold.minimum[dataset]
-    if threshold.device == "cuda" and device != "cuda":
-        return result(DEFERRED, "needs GPU: this training run is graded on a machine with one "
-                                "(autograder grade --device cuda)", dataset=dataset, threshold=minimum)
     failing = sorted({r.function for r in results if r.function in threshold.uses and not r.passed},
                      key=lambda f: (f == "*", f))
     if failing:

@@ -19,6 +19,7 @@ REFERENCE_MODULES = {
     "tp1_perceptron": "reference.perceptron",
     "tp2_shallow": "reference.shallow",
     "tp3_deep": "reference.deep",
+    "tp4_cnn": "reference.tp4",
 }
 
 

@@ -1,7 +1,7 @@
 """The sandbox worker: runs a student's code and answers calls, one process per submission.
 
 Started by :mod:`autograder.sandbox` inside bubblewrap as ``python -m tpworker.worker`` with this
-file, ``wire.py``, ``submission.py``, ``forbidden.py`` and ``recipes.py`` mounted read-only as the package
+file, ``wire.py``, ``submission.py``, ``forbidden.py``, ``recipes.py`` and ``probes.py`` mounted read-only as the package
 ``tpworker`` (torch and numpy are its only other imports). Requests arrive on one inherited pipe and
 answers leave on another (their numbers in ``$TP_FDS``), each an 8-byte length then a :mod:`wire` message; the student's own prints go to
 stdout/stderr, which the grader drains and caps. Nothing here is trusted by the grader: it
@@ -18,6 +18,7 @@ import traceback
 import torch
 
 from .forbidden import CallRecorder, Policy
+from .probes import PROBES
 from .recipes import RECIPES
 from .submission import realize_args
 from .wire import dumps, loads
@@ -81,6 +82,8 @@ def main() -> int:
             return 0
         if request.get("op") == "train":
             answer = _train(namespace, request)
+        elif request.get("op") == "probe":
+            answer = _probe(namespace, request)
         else:
             answer = _call(namespace, request)
         try:
@@ -110,6 +113,16 @@ def _train(namespace: dict, request: dict) -> dict:
     try:
         torch.manual_seed(0)
         output = RECIPES[request["name"]](namespace, request["data"], dict(request.get("budget", {})))
+        return {"ok": True, "data": {"output": output}}
+    except BaseException as e:  # noqa: BLE001
+        return _error(e)
+
+
+def _probe(namespace: dict, request: dict) -> dict:
+    """A probe of :mod:`probes` (the student's classes built and run, answered as plain data)."""
+    try:
+        torch.manual_seed(0)
+        output = PROBES[request["name"]](namespace, request["data"])
         return {"ok": True, "data": {"output": output}}
     except BaseException as e:  # noqa: BLE001
         return _error(e)

@@ -20,6 +20,7 @@ from autograder.submission import InProcess
 from reference import perceptron as p1
 from reference import deep as p3
 from reference import shallow as p2
+from reference import tp4 as p4
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Mutant:
 
 
 def submission(assignment: str, overrides: dict[str, Callable[..., Any]]) -> InProcess:
-    base = {"tp1_perceptron": p1, "tp2_shallow": p2, "tp3_deep": p3}[assignment]
+    base = {"tp1_perceptron": p1, "tp2_shallow": p2, "tp3_deep": p3, "tp4_cnn": p4}[assignment]
     return InProcess({**vars(base), **overrides})
 
 

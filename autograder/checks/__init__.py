@@ -16,6 +16,7 @@ MODULES = {
     "tp1_perceptron": "autograder.checks.tp1_perceptron",
     "tp2_shallow": "autograder.checks.tp2_shallow",
     "tp3_deep": "autograder.checks.tp3_deep",
+    "tp4_cnn": "autograder.checks.tp4_cnn",
 }
 
 
