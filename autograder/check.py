@@ -197,8 +197,12 @@ def run_assignment(assignment: Assignment, submission: Submission, profile: str 
     their points only when some function check passed: an empty or broken notebook, which uses
     no forbidden API because it does nothing, earns nothing."""
     results = [run_check(c, submission, assignment, profile) for c in assignment.checks]
-    if not any(r.passed for c, r in zip(assignment.checks, results) if c.function != WHOLE_SUBMISSION):
-        results = [dataclasses.replace(r, status=FAILED, points=0.0,
+    functions = [r for c, r in zip(assignment.checks, results) if c.function != WHOLE_SUBMISSION]
+    if not any(r.passed for r in functions):
+        # an untouched template is "not implemented" here too, not a failure (the class report
+        # ranks failures to find the week's misconception)
+        status = NOT_IMPLEMENTED if all(r.status == NOT_IMPLEMENTED for r in functions) else FAILED
+        results = [dataclasses.replace(r, status=status, points=0.0,
                                        message="no graded function works yet: nothing to judge")
                    if c.function == WHOLE_SUBMISSION and r.passed else r
                    for c, r in zip(assignment.checks, results)]
