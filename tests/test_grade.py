@@ -83,7 +83,6 @@ def test_scores(graded):
     assert g["empty"].results[-1].message.startswith("not run: the training needs forward, predict, update")
     api = next(r for r in g["empty"].results if r.function == "*")
     assert api.status == "not implemented" and api.points == 0  # not a "failure" in the class report
-    assert next(r for r in g["crash"].results if r.function == "*").passed  # some function works there
     assert g["notebook_missing"].error == "no notebook submitted"
     assert "ALL TESTS PASSED" in g["hostile"].output
 
