@@ -149,22 +149,21 @@ class InProcess:
         """A training run of :mod:`autograder.recipes` with these functions (no time limit)."""
         from .recipes import RECIPES
 
-        torch.default_generator.manual_seed(0)
-        try:
-            return RECIPES[recipe](dict(self.namespace), realize(data, self.namespace.get), dict(budget))
-        except Exception as e:  # noqa: BLE001
-            raise StudentRaised("train", type(e).__name__, str(e)) from None
+        return self._routine("train", lambda ns, d: RECIPES[recipe](ns, d, dict(budget)), data)
 
     def probe(self, name: str, data: dict[str, Any], seconds: float) -> Any:
         """A probe of :mod:`autograder.probes` on these classes (no time limit); the function the
         probe raised in is named after the class it built (or the probe), as in the sandbox."""
         from .probes import PROBES
 
+        return self._routine(str(data.get("name") or name), PROBES[name], data)
+
+    def _routine(self, function: str, routine: Callable[[dict, Any], Any], data: dict[str, Any]) -> Any:
         torch.default_generator.manual_seed(0)
         try:
-            return PROBES[name](dict(self.namespace), realize(data, self.namespace.get))
+            return routine(dict(self.namespace), realize(data, self.namespace.get))
         except Exception as e:  # noqa: BLE001
-            raise StudentRaised(str(data.get("name") or name), type(e).__name__, str(e)) from None
+            raise StudentRaised(function, type(e).__name__, str(e)) from None
 
     def source(self, name: str | None = None) -> str | None:
         if name is None:

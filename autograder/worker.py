@@ -80,12 +80,7 @@ def main() -> int:
         request = read_message(REQUESTS)
         if request is None or request.get("op") == "exit":
             return 0
-        if request.get("op") == "train":
-            answer = _train(namespace, request)
-        elif request.get("op") == "probe":
-            answer = _probe(namespace, request)
-        else:
-            answer = _call(namespace, request)
+        answer = _routine(namespace, request) if request.get("op") in ("train", "probe") else _call(namespace, request)
         try:
             write_message(ANSWERS, answer)
         except Exception as e:  # noqa: BLE001 - an output that cannot be encoded
@@ -108,21 +103,15 @@ def _call(namespace: dict, request: dict) -> dict:
         return _error(e)
 
 
-def _train(namespace: dict, request: dict) -> dict:
-    """A training run of :mod:`recipes` with the student's functions."""
+def _routine(namespace: dict, request: dict) -> dict:
+    """A training recipe (:mod:`recipes`, with its budget) or a probe (:mod:`probes`): this
+    package's own code run on the student's namespace, answered as plain data."""
     try:
         torch.manual_seed(0)
-        output = RECIPES[request["name"]](namespace, request["data"], dict(request.get("budget", {})))
-        return {"ok": True, "data": {"output": output}}
-    except BaseException as e:  # noqa: BLE001
-        return _error(e)
-
-
-def _probe(namespace: dict, request: dict) -> dict:
-    """A probe of :mod:`probes` (the student's classes built and run, answered as plain data)."""
-    try:
-        torch.manual_seed(0)
-        output = PROBES[request["name"]](namespace, request["data"])
+        if request.get("op") == "train":
+            output = RECIPES[request["name"]](namespace, request["data"], dict(request.get("budget", {})))
+        else:
+            output = PROBES[request["name"]](namespace, request["data"])
         return {"ok": True, "data": {"output": output}}
     except BaseException as e:  # noqa: BLE001
         return _error(e)
