@@ -43,17 +43,21 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
+def type_name(value: Any) -> str:
+    """The type of ``value`` as the student's code made it (an Opaque stands for a value the
+    sandbox could not send as plain data, and carries its type's name)."""
+    return value.type_name if type(value).__name__ == "Opaque" else type(value).__name__
+
+
 def describe(value: Any) -> str:
-    if type(value).__name__ == "Opaque":  # something a sandbox could not send as plain data
-        return f"a {value.type_name}"
     if type(value) is torch.Tensor:
         return f"tensor of shape {tuple(value.shape)} and dtype {str(value.dtype).replace('torch.', '')}"
-    return f"a {type(value).__name__}"
+    return f"an object of type {type_name(value)}"
 
 
 def assert_plain_tensor(value: Any, name: str) -> torch.Tensor:
     if type(value) is not torch.Tensor:
-        raise Mismatch(f"{name} should be a torch.Tensor, got {describe(value)}", got_type=type(value).__name__)
+        raise Mismatch(f"{name} should be a torch.Tensor, got {describe(value)}", got_type=type_name(value))
     return value
 
 
