@@ -1,28 +1,31 @@
-"""Plain data across a trust boundary: nested values with tensors, as npz bytes without pickle.
+"""Plain data across a trust boundary: nested values with tensors, as safetensors bytes.
 
-A message is one ``.npz`` archive: every tensor is an array of its own (numeric dtypes only),
-and the structure is JSON stored as the UTF-8 bytes of the array ``__meta__``. Reading uses
-``numpy.load(allow_pickle=False)``, so nothing the other side wrote is ever unpickled. What
-cannot be sent as plain data (a tensor subclass, an arbitrary object) travels as an
-:class:`Opaque` naming its type, which no check accepts as a tensor.
+A message is one safetensors buffer: every tensor is an entry of its own (bool, integer and
+float dtypes only), and the structure is JSON stored in the buffer's string metadata under
+``meta``. safetensors is a format of raw bytes behind a JSON header, read by a bounds-checked
+parser: nothing the other side wrote is ever unpickled or executed. (It replaced ``.npz``, whose
+zip reading cost 0.3 ms a message — most of a sandboxed call.) What cannot be sent as plain data
+(a tensor subclass, an arbitrary object, a complex tensor) travels as an :class:`Opaque` naming
+its type, which no check accepts as a tensor.
 
-Imports only torch and numpy (relative imports only): it is mounted into the sandbox.
+Imports only torch and safetensors (relative imports only): it is mounted into the sandbox.
 """
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
+from safetensors.torch import load as _load_tensors
+from safetensors.torch import save as _save_tensors
 
 from .submission import Optimizer, Struct, Trainable
 
-NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float: no object, string or void arrays
 MAX_ARRAYS = 10_000
+PLAIN_DTYPES = frozenset({torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
+                          torch.float16, torch.bfloat16, torch.float32, torch.float64})
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,13 @@ class Opaque:
         return f"<{self.type_name}>"
 
 
-def encode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
+def encode(value: Any, arrays: dict[str, torch.Tensor]) -> Any:
     if type(value) is torch.Tensor:
+        if value.dtype not in PLAIN_DTYPES or value.layout != torch.strided:
+            return {"opaque": f"tensor of {value.dtype}"}
         key = f"a{len(arrays)}"
-        arrays[key] = value.detach().cpu().contiguous().numpy()
+        # a copy of its own: safetensors refuses entries that share memory (a tensor returned twice)
+        arrays[key] = value.detach().to("cpu", copy=True, memory_format=torch.contiguous_format)
         node: dict[str, Any] = {"tensor": key}
         if value.requires_grad:
             node["requires_grad"] = True
@@ -65,10 +71,9 @@ def decode(node: Any, arrays: Any) -> Any:
     if not isinstance(node, dict):
         raise ValueError("malformed message")
     if "tensor" in node:
-        array = arrays[node["tensor"]]
-        if array.dtype.kind not in NUMERIC_KINDS:
-            return Opaque(f"array of {array.dtype}")
-        t = torch.from_numpy(np.array(array))
+        t = arrays[node["tensor"]]
+        if type(t) is not torch.Tensor or t.dtype not in PLAIN_DTYPES:
+            return Opaque(f"tensor of {getattr(t, 'dtype', type(t).__name__)}")
         if node.get("requires_grad") or node.get("grad_fn"):
             t = t.float().requires_grad_(True) if not t.is_floating_point() else t.requires_grad_(True)
         return t
@@ -92,28 +97,38 @@ def decode(node: Any, arrays: Any) -> Any:
 
 
 def dumps(message: dict[str, Any]) -> bytes:
-    """A message (JSON-able dict whose ``"data"`` entry may hold tensors) as npz bytes."""
-    arrays: dict[str, np.ndarray] = {}
+    """A message (JSON-able dict whose ``"data"`` entry may hold tensors) as safetensors bytes."""
+    arrays: dict[str, torch.Tensor] = {}
     meta = {k: (encode(v, arrays) if k == "data" else v) for k, v in message.items()}
-    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
+    return _save_tensors(arrays, metadata={"meta": json.dumps(meta)})
 
 
 def loads(payload: bytes) -> dict[str, Any]:
     """The inverse of :func:`dumps`; raises ValueError on anything malformed."""
     try:
-        with np.load(io.BytesIO(payload), allow_pickle=False) as arrays:
-            if len(arrays.files) > MAX_ARRAYS:
-                raise ValueError("too many arrays")
-            meta = json.loads(bytes(arrays["__meta__"]).decode())
-            if not isinstance(meta, dict):
-                raise ValueError("malformed message")
-            if "data" in meta:
-                meta["data"] = decode(meta["data"], arrays)
-            return meta
+        header = _header(payload)
+        if len(header) > MAX_ARRAYS + 1:
+            raise ValueError("too many arrays")
+        meta = json.loads(header["__metadata__"]["meta"])
+        if not isinstance(meta, dict):
+            raise ValueError("malformed message")
+        if "data" in meta:
+            meta["data"] = decode(meta["data"], _load_tensors(payload))
+        return meta
     except ValueError:
         raise
-    except Exception as e:  # noqa: BLE001 - zip errors, JSON errors, missing keys
+    except Exception as e:  # noqa: BLE001 - safetensors errors, JSON errors, missing keys
         raise ValueError(f"malformed message ({type(e).__name__})") from None
+
+
+def _header(payload: bytes) -> dict[str, Any]:
+    """The JSON header of a safetensors buffer (8-byte little-endian length, then JSON)."""
+    if len(payload) < 8:
+        raise ValueError("malformed message (truncated)")
+    length = int.from_bytes(payload[:8], "little")
+    if length > len(payload) - 8:
+        raise ValueError("malformed message (truncated)")
+    header = json.loads(payload[8:8 + length])
+    if not isinstance(header, dict):
+        raise ValueError("malformed message")
+    return header

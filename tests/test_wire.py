@@ -1,0 +1,113 @@
+"""The message format across the sandbox boundary (autograder/wire.py): plain data round-trips,
+anything else arrives as an Opaque type name, and malformed bytes are refused with ValueError."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from autograder import wire
+from autograder.submission import Optimizer, Struct, Trainable
+
+
+def roundtrip(data):
+    return wire.loads(wire.dumps({"ok": True, "data": data}))["data"]
+
+
+def test_nested_values_and_every_plain_dtype_roundtrip():
+    tensors = {str(d): (torch.arange(6) % 2).to(d).reshape(2, 3) for d in wire.PLAIN_DTYPES}
+    data = {"tensors": tensors, "list": [1, 2.5, "s", None, True], "empty": torch.zeros(0, 4),
+            "scalar": torch.tensor(3.0, dtype=torch.float64),
+            "struct": Struct("Cache", (torch.ones(2), 7)),
+            "trainable": Trainable(torch.ones(3), None), "optimizer": Optimizer("SGD", 0.1, 2)}
+    back = roundtrip(data)
+    for name, t in tensors.items():
+        assert back["tensors"][name].dtype == t.dtype and torch.equal(back["tensors"][name], t)
+    assert back["list"] == (1, 2.5, "s", None, True)  # lists arrive as tuples
+    assert back["empty"].shape == (0, 4) and back["scalar"].dtype == torch.float64
+    assert back["struct"].type_name == "Cache" and back["struct"].fields[1] == 7
+    assert torch.equal(back["trainable"].value, torch.ones(3)) and back["trainable"].stale_grad is None
+    assert back["optimizer"] == Optimizer("SGD", 0.1, 2)
+
+
+def test_the_same_tensor_twice_and_views_are_sent_as_copies():
+    base = torch.arange(10.0)
+    back = roundtrip([base, base, base[2:5], base.reshape(2, 5).T])
+    assert torch.equal(back[0], base) and torch.equal(back[1], base)
+    assert torch.equal(back[2], torch.tensor([2.0, 3.0, 4.0]))
+    assert torch.equal(back[3], base.reshape(2, 5).T)
+    back[0][0] = 99.0
+    assert back[1][0] == 0.0  # separate tensors on arrival
+
+
+def test_autograd_flags_cross_as_flags():
+    leaf = torch.ones(2, requires_grad=True)
+    back = roundtrip([leaf, leaf * 2, torch.ones(2)])
+    assert back[0].requires_grad and back[1].requires_grad and not back[2].requires_grad
+
+
+class Sub(torch.Tensor):
+    pass
+
+
+class AlwaysEqual:
+    def __eq__(self, other):
+        return True
+
+
+@pytest.mark.parametrize("value, name", [
+    (torch.zeros(2).as_subclass(Sub), "Sub"),
+    (AlwaysEqual(), "AlwaysEqual"),
+    (torch.zeros(2, dtype=torch.complex64), "tensor of torch.complex64"),
+    (torch.zeros(2).to_sparse(), "tensor of torch.float32"),
+])
+def test_what_is_not_plain_data_arrives_opaque(value, name):
+    back = roundtrip({"output": value})["output"]
+    assert isinstance(back, wire.Opaque) and back.type_name == name
+
+
+def _safetensors(header: dict, body: bytes = b"") -> bytes:
+    raw = json.dumps(header).encode()
+    return len(raw).to_bytes(8, "little") + raw + body
+
+
+@pytest.mark.parametrize("payload", [
+    b"",
+    b"\x00" * 7,
+    b"\xff" * 64,  # a header length far beyond the payload
+    b"not a message at all, just some bytes",
+    pickle.dumps({"ok": True, "data": {"value": 1}}),  # a pickle is never read as one
+    _safetensors({"__metadata__": {"meta": "[1, 2]"}}),  # meta is not an object
+    _safetensors({"__metadata__": {"meta": json.dumps({"data": {"tensor": "a0"}})}}),  # no such tensor
+    _safetensors({"__metadata__": {"meta": json.dumps({"data": {"value": [1]}})}}),  # not a plain value
+    _safetensors({"__metadata__": {"meta": json.dumps({"data": {"tensor": "a0"}})},
+                  "a0": {"dtype": "F32", "shape": [1000], "data_offsets": [0, 4000]}}, b"\x00" * 8),  # short body
+    _safetensors({"__metadata__": {"meta": "{}"}, **{f"a{i}": {"dtype": "U8", "shape": [0], "data_offsets": [0, 0]}
+                                                     for i in range(wire.MAX_ARRAYS + 1)}}),
+], ids=["empty", "short", "huge-header", "text", "pickle", "meta-not-object", "missing-tensor", "not-plain-value",
+        "short-body", "too-many-arrays"])
+def test_malformed_payloads_are_refused(payload):
+    with pytest.raises(ValueError, match="malformed|too many arrays"):
+        wire.loads(payload)
+
+
+def test_an_npz_with_an_object_array_is_refused_without_unpickling(tmp_path):
+    marker = tmp_path / "unpickled"
+    buffer = io.BytesIO()
+    np.savez(buffer, __meta__=np.array([Boom(str(marker))], dtype=object))
+    with pytest.raises(ValueError):
+        wire.loads(buffer.getvalue())
+    assert not marker.exists()
+
+
+class Boom:
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
