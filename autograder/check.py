@@ -84,7 +84,17 @@ class Context:
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call the student's ``name`` on copies of ``args``; fail on forbidden APIs."""
-        result = self.submission.invoke(name, args, self.policy, kwargs)
+        return self._accept(name, self.submission.invoke(name, args, self.policy, kwargs))
+
+    def call_many(self, name: str, arg_tuples: list[tuple[Any, ...]]) -> list[Any]:
+        """:meth:`call` on each argument tuple, in one exchange with the submission."""
+        calls = self.submission.invoke_many(name, [(tuple(a), {}) for a in arg_tuples], self.policy)
+        if len(calls) != len(arg_tuples):
+            raise Mismatch(f"{name}: {len(calls)} answers for {len(arg_tuples)} calls")
+        return [self._accept(name, c) for c in calls]
+
+    def _accept(self, name: str, result: Call) -> Any:
+        """The output of one call, once its forbidden APIs and autograd graphs are ruled out."""
         self.calls.append(result)
         if result.forbidden_calls:
             raise Mismatch(

@@ -80,11 +80,25 @@ def main() -> int:
         request = read_message(REQUESTS)
         if request is None or request.get("op") == "exit":
             return 0
-        answer = _routine(namespace, request) if request.get("op") in ("train", "probe") else _call(namespace, request)
+        op = request.get("op")
+        answer = (_routine(namespace, request) if op in ("train", "probe")
+                  else _map(namespace, request) if op == "map" else _call(namespace, request))
         try:
             write_message(ANSWERS, answer)
         except Exception as e:  # noqa: BLE001 - an output that cannot be encoded
             write_message(ANSWERS, {"ok": False, "exc_type": "UnsendableResult", "message": str(e)[:500]})
+
+
+def _map(namespace: dict, request: dict) -> dict:
+    """Several calls of one function (``data["calls"]``), answered together; the first that
+    raises is the answer, as it would have been for separate calls."""
+    answers = []
+    for data in request["data"]["calls"]:
+        answer = _call(namespace, {**request, "data": data})
+        if not answer["ok"]:
+            return answer
+        answers.append({**answer["data"], "forbidden": answer["forbidden"]})
+    return {"ok": True, "data": {"calls": answers}}
 
 
 def _call(namespace: dict, request: dict) -> dict:

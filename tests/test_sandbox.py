@@ -146,3 +146,44 @@ def test_sandbox_sees_neither_repository_nor_sample_labels():
     """)
     with Sandbox(code, limits=FAST) as sandbox:
         assert sandbox.invoke("probe", ()).output in ((), [])
+
+
+def test_many_calls_in_one_exchange_behave_as_separate_calls():
+    """invoke_many (finite differences use it): each call gets fresh copies and its own
+    forbidden-API record; the first that raises is the answer; a batch that hangs is killed
+    within one call's limit and poisons the function, as a single call would."""
+    from autograder.forbidden import NO_AUTOGRAD_NO_NN
+    from autograder.submission import StudentRaised
+
+    code = inspect.cleandoc("""
+        import torch
+        def double(x):
+            x.mul_(2)  # mutates its argument: the next call must still get the original
+            return x.clone()
+        def picky(x):
+            if float(x.sum()) > 5:
+                raise ValueError("too big")
+            return x
+        def relu(x):
+            return torch.nn.functional.relu(x) if float(x.sum()) > 0 else x
+        def hangs(x):
+            while float(x.sum()) > 0:
+                pass
+            return x
+    """)
+    limits = Limits(call_seconds=3, startup_seconds=60, submission_seconds=60)
+    with Sandbox(code, limits=limits) as sandbox:
+        x = torch.ones(2)
+        calls = sandbox.invoke_many("double", [((x,), {})] * 3)
+        assert [c.output.tolist() for c in calls] == [[2.0, 2.0]] * 3
+        assert all(c.inputs_after[0].tolist() == [2.0, 2.0] for c in calls) and x.tolist() == [1.0, 1.0]
+        with pytest.raises(StudentRaised, match="too big"):
+            sandbox.invoke_many("picky", [((torch.ones(2),), {}), ((torch.full((2,), 3.0),), {})])
+        calls = sandbox.invoke_many("relu", [((-x,), {}), ((x,), {})], NO_AUTOGRAD_NO_NN)
+        assert calls[0].forbidden_calls == [] and calls[1].forbidden_calls
+        assert sandbox.invoke_many("double", []) == []
+        with pytest.raises(StudentRaised, match="took longer than 3 s"):
+            sandbox.invoke_many("hangs", [((-x,), {}), ((x,), {})])
+        with pytest.raises(StudentRaised, match="took longer than 3 s"):
+            sandbox.invoke("hangs", (-x,))  # poisoned: fails at once
+        assert sandbox.invoke("double", (x,)).output.tolist() == [2.0, 2.0]  # the worker restarted

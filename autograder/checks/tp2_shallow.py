@@ -18,7 +18,7 @@ from autograder.check import WHOLE_SUBMISSION, Assignment, Check, Context, match
 from autograder.checks.common import does_not_mutate, forbidden_api_check
 from autograder.compare import Mismatch, assert_plain_tensor
 from autograder.forbidden import NO_AUTOGRAD_NO_NN
-from autograder.gradcheck import REL_TOLERANCE, numerical_gradients, relative_errors
+from autograder.gradcheck import REL_TOLERANCE, numerical_gradients_batch, relative_errors
 from autograder.submission import Struct
 from autograder.threshold import Threshold
 from reference import shallow as ref
@@ -95,9 +95,14 @@ def finite_differences(ctx: Context, ex) -> None:
     float64 (relative error < 1e-6 per parameter): forward, loss and backward are consistent."""
     params, x, t = ex["params"], ex["x"], ex["t"]
 
-    def total(p):
-        y, _ = ctx.call("forward", p, x)
-        return assert_plain_tensor(ctx.call("loss", y, t), "loss's result")
+    def totals(points):  # the loss at every perturbed point: two exchanges with the sandbox
+        outs = ctx.call_many("forward", [(p, x) for p in points])
+        if not all(isinstance(out, tuple) and len(out) == 2 for out in outs):
+            raise Mismatch("forward should return (y, cache)")
+        values = [assert_plain_tensor(v, "loss's result") for v in ctx.call_many("loss", [(y, t) for y, _ in outs])]
+        if any(v.numel() != 1 for v in values):
+            raise Mismatch("loss should return a single number (a tensor with one element)")
+        return values
 
     out = ctx.call("forward", params, x)
     if not isinstance(out, tuple) or len(out) != 2:
@@ -109,7 +114,7 @@ def finite_differences(ctx: Context, ex) -> None:
     grads = ctx.call("backward", params, Struct("ShallowCache", fields), t)
     if not isinstance(grads, dict):
         raise Mismatch(f"backward should return a dict with the keys {', '.join(KEYS)}")
-    errors = relative_errors(grads, numerical_gradients(total, params))
+    errors = relative_errors(grads, numerical_gradients_batch(totals, params))
     bad = {k: e for k, e in errors.items() if not e < REL_TOLERANCE}
     if bad:
         listed = ", ".join(f"{k}: {e:.2g}" for k, e in bad.items())

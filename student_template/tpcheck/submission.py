@@ -72,6 +72,12 @@ class Submission(Protocol):
     def invoke(self, name: str, args: tuple[Any, ...], policy: Policy = ANYTHING,
                kwargs: dict[str, Any] | None = None) -> Call: ...
 
+    def invoke_many(self, name: str, calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+                    policy: Policy = ANYTHING) -> list[Call]:
+        """``name`` called on each (args, kwargs) in turn, as that many :meth:`invoke` would
+        (the first that raises ends it), in one exchange where the submission is remote."""
+        ...
+
     def source(self, name: str | None = None) -> str | None:
         """The source of function ``name``, or of the whole submission when None."""
         ...
@@ -144,6 +150,10 @@ class InProcess:
         except Exception as e:  # noqa: BLE001 - any exception of the student's is a result
             raise StudentRaised(name, type(e).__name__, str(e)) from None
         return Call(out, real_args, recorder.calls)
+
+    def invoke_many(self, name: str, calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+                    policy: Policy = ANYTHING) -> list[Call]:
+        return [self.invoke(name, args, policy, kwargs) for args, kwargs in calls]
 
     def train(self, recipe: str, data: dict[str, Any], budget: dict[str, Any], seconds: float) -> Any:
         """A training run of :mod:`autograder.recipes` with these functions (no time limit)."""
