@@ -28,6 +28,9 @@ class Extracted:
     defined: list[str]  # functions and classes defined, in order
     skipped_cells: list[str] = field(default_factory=list)  # "cell 4 (id abc): SyntaxError …"
     missing: list[str] = field(default_factory=list)  # graded functions not defined anywhere
+    # graded functions still the template's stub: a docstring at most, then
+    # ``raise NotImplementedError(…)`` with constant arguments; no decorator, no call in defaults
+    stubs: list[str] = field(default_factory=list)
 
 
 KEPT = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -96,7 +99,10 @@ def extract(nb: nbformat.NotebookNode, functions: tuple[str, ...] = (), *,
             if names and sum(n in defined for n in names) >= max(1, len(names) // 2):
                 raise ExtractError(f"this notebook looks like {other}'s (it defines {', '.join(n for n in names if n in defined)}), "
                                    f"not this assignment's: none of {', '.join(functions)} is defined")
-    return Extracted(ast.unparse(module), defined, skipped, missing)
+    bound = set(order) | {(a.asname or a.name).split(".")[0] for node in imports for a in node.names}
+    rebinds_it = bool(bound & {"NotImplementedError", "*"})  # a star import could bind anything
+    stubs = [f for f in functions if f in defined and not rebinds_it and _is_stub(kept[f])]
+    return Extracted(ast.unparse(module), defined, skipped, missing, stubs)
 
 
 def _keep(kept: dict, order: list, name: str, node: ast.stmt) -> None:
@@ -137,3 +143,22 @@ def _strip_magics(source: str) -> str:
 
 def _id(cell) -> str:
     return f" (id {cell['id']})" if cell.get("id") else ""
+
+
+def _is_stub(node: ast.stmt) -> bool:
+    """Is this ``def`` one that can only raise NotImplementedError, whatever it is called with?
+    (Annotations are never evaluated: the extracted code starts with ``from __future__ import
+    annotations``.)"""
+    if not isinstance(node, ast.FunctionDef) or node.decorator_list:
+        return False
+    defaults = (*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None))
+    if not all(isinstance(n, (ast.Constant, ast.UnaryOp, ast.unaryop, ast.Name, ast.Attribute, ast.Load))
+               for d in defaults for n in ast.walk(d)):  # 0.1, -1, None, torch.float32: nothing is called
+        return False
+    body = node.body[1:] if isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant) else node.body
+    if len(body) != 1 or not isinstance(body[0], ast.Raise) or body[0].cause is not None:
+        return False
+    exc = body[0].exc
+    if isinstance(exc, ast.Call) and not exc.keywords and all(isinstance(x, ast.Constant) for x in exc.args):
+        exc = exc.func
+    return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"

@@ -25,6 +25,7 @@ from autograder import checks, report, threshold
 from autograder.check import run_assignment
 from autograder.extract import ExtractError, extract, read_notebook
 from autograder.results import ERROR, FAILED, CheckResult
+from autograder.submission import StudentRaised, function_source
 
 RESULT_FILE = "grading.json"  # ours, complete; results.json is Gradescope's format
 
@@ -93,6 +94,15 @@ def grade_one(student: str, notebook: Path | None, assignment_name: str, *, prof
     graded.notes += [f"skipped {c}" for c in extracted.skipped_cells]
     if extracted.missing:
         graded.notes.append(f"not defined in the notebook: {', '.join(extracted.missing)}")
+    if extracted.stubs and set(assignment.functions) <= set(extracted.stubs) | set(extracted.missing):
+        # an untouched template: every graded function can only raise NotImplementedError, so
+        # the checks run against stubs that do just that, and no worker is started
+        graded.results = run_assignment(assignment, Unfilled(extracted.code, extracted.defined), profile)
+        if assignment.threshold is not None:
+            graded.results.append(threshold.run_threshold(assignment_name, assignment.threshold, None, graded.results,
+                                                          dataset=dataset, data_root=data_root, device=device))
+        graded.seconds = time.perf_counter() - start
+        return graded
     try:
         sandbox = Sandbox(extracted.code, limits=limits or Limits(), unsafe=unsafe)
     except Exception as e:  # noqa: BLE001 - the grader's fault, not the student's: say so
@@ -116,6 +126,35 @@ def grade_one(student: str, notebook: Path | None, assignment_name: str, *, prof
         graded.output = (bytes(sandbox.stdout) + bytes(sandbox.stderr)).decode(errors="replace")
     graded.seconds = time.perf_counter() - start
     return graded
+
+
+class Unfilled:
+    """The :class:`~autograder.submission.Submission` of a notebook whose graded functions are
+    all the template's stubs (:attr:`~autograder.extract.Extracted.stubs`): every call raises
+    NotImplementedError, as the stub itself would, without running anything."""
+
+    def __init__(self, code: str, defined: list[str]):
+        self.code, self.defined = code, set(defined)
+
+    def has(self, name: str) -> bool:
+        return name in self.defined
+
+    def source(self, name: str | None = None) -> str | None:
+        return self.code if name is None else function_source(self.code, name)
+
+    def invoke(self, name: str, args: tuple[Any, ...], policy=None, kwargs=None) -> Any:
+        raise StudentRaised(name, "NotImplementedError", "")
+
+    def invoke_many(self, name: str, calls: list, policy=None) -> list:
+        if calls:
+            raise StudentRaised(name, "NotImplementedError", "")
+        return []
+
+    def train(self, recipe: str, data: dict[str, Any], budget: dict[str, Any], seconds: float) -> Any:
+        raise StudentRaised("train", "NotImplementedError", "")
+
+    def probe(self, name: str, data: dict[str, Any], seconds: float) -> Any:
+        raise StudentRaised(str(data.get("name") or name), "NotImplementedError", "")
 
 
 # --- files ----------------------------------------------------------------------------------------

@@ -61,3 +61,30 @@ def test_notebook_of_another_assignment(tmp_path):
     with pytest.raises(ExtractError, match="looks like tp2_shallow's"):
         extract(read_notebook(path), ("forward", "update", "predict"),
                 other_assignments={"tp2_shallow": ("sigmoid", "backward", "update")})
+
+
+STUB = 'def forward(params, x, lr=0.1, dtype=torch.float32):\n    """Doc."""\n    # YOUR CODE HERE\n    raise NotImplementedError()'
+DONE = "def update(p):\n    return p"
+
+
+@pytest.mark.parametrize("cells, stubs", [
+    ([STUB, DONE], ["forward"]),
+    ([STUB.replace("NotImplementedError()", "NotImplementedError"), DONE], ["forward"]),
+    ([STUB.replace("NotImplementedError()", "NotImplementedError('à faire')"), DONE], ["forward"]),
+    ([STUB, DONE.replace("return p", "raise NotImplementedError()")], ["forward", "update"]),
+    ([STUB, "def forward(params, x):\n    return x"], []),  # filled in a later cell: the last def wins
+    ([STUB, "def impl(params, x):\n    return x\nforward = impl"], []),  # rebound by an assignment
+    (["import functools\n@functools.lru_cache\n" + STUB], []),  # a decorator may replace it
+    ([STUB.replace("lr=0.1", "lr=pick()")], []),  # a default that calls something
+    ([STUB.replace("raise NotImplementedError()", "print('hi')\n    raise NotImplementedError()")], []),
+    ([STUB.replace("NotImplementedError()", "NotImplementedError(answer())")], []),
+    ([STUB.replace("NotImplementedError()", "ValueError()")], []),
+    (["NotImplementedError = StopIteration", STUB], []),  # the name itself rebound
+    (["from builtins import *", STUB], []),
+    (["async " + STUB], []),
+])
+def test_unfilled_template_stubs_are_recognised(tmp_path, cells, stubs):
+    """A graded function counts as an untouched stub (graded without a worker) only when it can
+    do nothing but raise NotImplementedError."""
+    path = write(tmp_path, [new_code_cell("import torch")] + [new_code_cell(c) for c in cells])
+    assert extract(read_notebook(path), ("forward", "update")).stubs == stubs

@@ -127,3 +127,31 @@ def test_cli_prints_a_summary(submitted, tmp_path, capsys):
     assert code == 0
     text = capsys.readouterr().out
     assert "correct" in text and "grades.csv" in text
+
+
+@pytest.mark.parametrize("assignment", ["tp1_perceptron", "tp2_shallow", "tp3_deep"])
+def test_an_untouched_template_is_graded_without_a_worker_as_with_one(assignment, monkeypatch):
+    """The released notebook left as it is: every graded function is still its stub, so no
+    worker starts for it — and its results are exactly those of grading it in the sandbox."""
+    import dataclasses
+    from pathlib import Path
+
+    from autograder import grade, sandbox
+
+    notebook = Path(__file__).resolve().parents[1] / "student_template" / assignment / f"{assignment}.ipynb"
+    started = []
+
+    class Counted(sandbox.Sandbox):
+        def _start(self):
+            started.append(self)
+            super()._start()
+
+    monkeypatch.setattr(sandbox, "Sandbox", Counted)
+    without = grade.grade_one("s", notebook, assignment, limits=LIMITS)
+    assert started == []
+    real_extract = grade.extract
+    monkeypatch.setattr(grade, "extract", lambda *a, **k: dataclasses.replace(real_extract(*a, **k), stubs=[]))
+    within = grade.grade_one("s", notebook, assignment, limits=LIMITS)
+    assert len(started) == 1
+    assert [r.to_json() for r in without.results] == [r.to_json() for r in within.results]
+    assert (without.score, without.error, without.notes) == (within.score, within.error, within.notes) == (0, "", [])
