@@ -11,8 +11,10 @@ inputs give a byte-identical file.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
+import math
 import multiprocessing
 import os
 import time
@@ -103,8 +105,15 @@ def grade_one(student: str, notebook: Path | None, assignment_name: str, *, prof
                                                           dataset=dataset, data_root=data_root, device=device))
         graded.seconds = time.perf_counter() - start
         return graded
+    limits = limits or Limits()
+    if assignment.threshold is not None:
+        # the training run has its own wall-clock budget; the CPU limit must leave room for it,
+        # and only a GPU run (tp4_cnn with --device cuda) gets to see the GPU
+        gpu = device == "cuda" and assignment.threshold.device == "cuda"
+        cpu = max(limits.cpu_seconds, math.ceil(limits.submission_seconds + assignment.threshold.seconds))
+        limits = dataclasses.replace(limits, gpu=gpu, cpu_seconds=cpu)
     try:
-        sandbox = Sandbox(extracted.code, limits=limits or Limits(), unsafe=unsafe)
+        sandbox = Sandbox(extracted.code, limits=limits, unsafe=unsafe)
     except Exception as e:  # noqa: BLE001 - the grader's fault, not the student's: say so
         return all_failed(f"the sandbox could not start ({type(e).__name__}: {e}); ask your instructor")
     with sandbox:

@@ -9,9 +9,14 @@ One worker process per submission (restarted after a call that hangs or kills it
 - rlimits: address space (≥ 4 GiB, or ``import torch`` fails), CPU seconds, file size, open
   files, processes (and a pids cgroup where the machine offers one, since root ignores
   RLIMIT_NPROC);
-- a wall-clock limit per call and per submission; stdout and stderr drained and capped;
-- requests and answers as :mod:`autograder.wire` messages (npz without pickle); the grader
-  re-checks everything that comes back.
+- a wall-clock limit per call and per submission (a training run has its own); stdout and
+  stderr drained and capped;
+- requests and answers as :mod:`autograder.wire` messages (safetensors, never pickle); the
+  grader re-checks everything that comes back;
+- no GPU, unless :attr:`Limits.gpu` (the CIFAR-10 training runs of ``--device cuda``): then the
+  NVIDIA device files and ``/sys`` are bound in, and memory is bounded by RLIMIT_DATA instead of
+  RLIMIT_AS, since the CUDA driver reserves far more address space than any limit that lets it
+  start (its reservations are not data).
 
 The repository (reference, hidden checks), other students' files and the datasets are never
 mounted. ``unsafe=True`` (the CLI's ``--unsafe-no-sandbox``) runs the same worker without
@@ -21,6 +26,7 @@ bubblewrap, for machines that lack it; the grader refuses that unless asked expl
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
 import resource
 import select
@@ -63,6 +69,13 @@ class Limits:
     output_bytes: int = 64 << 10  # stdout/stderr kept per stream; the rest is read and dropped
     startup_seconds: float = 60.0  # loading torch and the student's code
     threads: int = 1
+    gpu: bool = False  # let the worker use this machine's NVIDIA GPUs (see the module's docstring)
+
+
+def gpu_device_files() -> list[str]:
+    """The NVIDIA device files a CUDA process opens (``/dev/nvidia0``, ``nvidiactl``, ``nvidia-uvm``,
+    ``nvidia-caps/``…): none on a machine without the driver."""
+    return sorted(glob.glob("/dev/nvidia*"))
 
 
 def bwrap_available() -> bool:
@@ -129,9 +142,10 @@ class Sandbox:
 
     def train(self, recipe: str, data: dict[str, Any], budget: dict[str, Any], seconds: float) -> Any:
         """Run the training recipe ``recipe`` (:mod:`autograder.recipes`) with the submission's
-        functions for at most ``seconds``; returns what it returned, unchecked."""
+        functions for at most ``seconds`` — its own budget, apart from the submission's (a GPU run
+        may take minutes); returns what it returned, unchecked."""
         request = {"op": "train", "name": recipe, "budget": budget, "data": data}
-        return self._exchange("train", request, seconds).get("output")
+        return self._exchange("train", request, seconds, own_budget=True).get("output")
 
     def probe(self, name: str, data: dict[str, Any], seconds: float) -> Any:
         """Run the probe ``name`` (:mod:`autograder.probes`) on the submission's classes for at
@@ -140,17 +154,19 @@ class Sandbox:
         request = {"op": "probe", "name": name, "data": data}
         return self._exchange(str(data.get("name") or name), request, seconds).get("output")
 
-    def _exchange(self, name: str, request: dict[str, Any], seconds: float) -> dict[str, Any]:
+    def _exchange(self, name: str, request: dict[str, Any], seconds: float, *,
+                  own_budget: bool = False) -> dict[str, Any]:
         """Send one request and return its answer's data; a hang or a dead worker poisons
-        ``name`` (later requests for it fail at once with the same reason)."""
+        ``name`` (later requests for it fail at once with the same reason). ``own_budget``: the
+        request gets ``seconds`` whatever the submission has spent, and does not count there."""
         if name in self._poisoned:
             raise self._poisoned[name]
-        if self._spent >= self.limits.submission_seconds:
+        if not own_budget and self._spent >= self.limits.submission_seconds:
             raise StudentRaised(name, "TimeoutError", f"the submission used up its {self.limits.submission_seconds:g} s")
         if self._proc is None or self._proc.poll() is not None:
             self._restart()
         start = time.monotonic()
-        budget = min(seconds, self.limits.submission_seconds - self._spent)
+        budget = seconds if own_budget else min(seconds, self.limits.submission_seconds - self._spent)
         try:
             self._send(request)
             answer = self._receive(budget)
@@ -166,7 +182,8 @@ class Sandbox:
             self._poisoned[name] = StudentRaised(name, "WorkerDied", f"the process running your code {what}")
             raise self._poisoned[name] from None
         finally:
-            self._spent += time.monotonic() - start
+            if not own_budget:
+                self._spent += time.monotonic() - start
         if not answer.get("ok"):
             raise StudentRaised(name, str(answer.get("exc_type", "Exception")), str(answer.get("message", "")))
         data = answer.get("data")
@@ -195,6 +212,18 @@ class Sandbox:
         argv = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                 "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
                 "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        gpu_env: list[str] = []
+        if self.limits.gpu:
+            for path in gpu_device_files():
+                argv += ["--dev-bind", path, path]
+            argv += ["--ro-bind-try", "/sys", "/sys"]  # the driver reads the PCI topology there
+            gpu_env += ["--setenv", "CUDA_CACHE_PATH", "/scratch/.nv"]
+            for name in ("CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH"):  # containers put the driver's libraries there
+                if os.environ.get(name):
+                    gpu_env += ["--setenv", name, os.environ[name]]
+            for folder in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep):
+                if folder and os.path.isabs(folder) and not folder.startswith(("/usr/", "/etc/")):
+                    argv += ["--ro-bind-try", folder, folder]
         for name in ("bin", "lib", "lib64", "sbin"):
             path = Path("/") / name
             if path.is_symlink():
@@ -215,7 +244,7 @@ class Sandbox:
                  "--setenv", "PYTHONPATH", "/sandbox",
                  "--setenv", "MPLBACKEND", "Agg", "--setenv", "TP_THREADS", str(self.limits.threads),
                  "--setenv", "OMP_NUM_THREADS", str(self.limits.threads), "--setenv", "TP_FDS", fds,
-                 python, "-m", "tpworker.worker"]
+                 *gpu_env, python, "-m", "tpworker.worker"]
         return argv
 
     def _prepare_scratch(self) -> None:
@@ -240,7 +269,8 @@ class Sandbox:
                     (cgroup / "cgroup.procs").write_text(str(os.getpid()))
                 except OSError:
                     pass
-            resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+            memory = resource.RLIMIT_DATA if limits.gpu else resource.RLIMIT_AS
+            resource.setrlimit(memory, (limits.memory_bytes, limits.memory_bytes))
             resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
             resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
             resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))

@@ -187,3 +187,39 @@ def test_many_calls_in_one_exchange_behave_as_separate_calls():
         with pytest.raises(StudentRaised, match="took longer than 3 s"):
             sandbox.invoke("hangs", (-x,))  # poisoned: fails at once
         assert sandbox.invoke("double", (x,)).output.tolist() == [2.0, 2.0]  # the worker restarted
+
+
+GPU_PROBE = inspect.cleandoc("""
+    import torch
+    def cuda():
+        return torch.cuda.is_available()
+    def square_on_gpu(x):
+        return (x.cuda() ** 2).cpu()
+    def bomb():
+        blocks = []
+        while True:
+            blocks.append(bytearray(1 << 30))
+""")
+
+
+def test_gpu_mode_still_bounds_memory():
+    """With the GPU allowed (RLIMIT_DATA instead of RLIMIT_AS, so that CUDA can reserve its
+    address space), a memory bomb is still stopped; the worker sees a GPU exactly when the
+    machine has one."""
+    from autograder.submission import StudentRaised
+
+    with Sandbox(GPU_PROBE, limits=Limits(call_seconds=30, memory_bytes=4 << 30, gpu=True)) as sandbox:
+        assert sandbox.load_error is None
+        with pytest.raises(StudentRaised, match="MemoryError|WorkerDied"):
+            sandbox.invoke("bomb", ())
+        assert sandbox.invoke("cuda", ()).output is torch.cuda.is_available()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_only_gpu_mode_sees_the_gpu():
+    with Sandbox(GPU_PROBE, limits=FAST) as sandbox:
+        assert sandbox.invoke("cuda", ()).output is False
+    with Sandbox(GPU_PROBE, limits=Limits(call_seconds=60, gpu=True)) as sandbox:
+        assert sandbox.invoke("cuda", ()).output is True
+        assert sandbox.invoke("square_on_gpu", (torch.arange(4.0),)).output.tolist() == [0.0, 1.0, 4.0, 9.0]

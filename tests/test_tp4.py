@@ -200,6 +200,45 @@ def test_cnn_recipe_runs_the_students_classes():
     assert len(out["train_loss"]) == 2
 
 
+def test_gpu_grading_path_trains_the_notebook_in_a_gpu_worker(tmp_path, monkeypatch):
+    """``grade --device cuda``, smoke-tested on whatever machine runs the tests: the solution
+    notebook's ResNet and train_step train in a GPU-mode worker (on the CPU where there is no
+    GPU), with the run's own time and CPU budget, on a tiny CIFAR-10 in the real pickle layout;
+    the grader computes the accuracy from the predictions (the checks are left out here: the
+    sandboxed test below runs them)."""
+    import dataclasses
+
+    from realformats import write_cifar10
+
+    from autograder import sandbox
+    from autograder.checks import tp4_cnn as module
+    from autograder.grade import grade_one
+    from autograder.results import PASSED
+
+    write_cifar10(tmp_path / "data", per_batch=16, signal=True)
+    spec = module.ASSIGNMENT.threshold
+    budget = {**spec.budgets["cifar10"], "kwargs": dict(in_channels=3, num_classes=10, widths=[8, 16], blocks=[1, 1]),
+              "epochs": 3, "batch_size": 32}
+    tiny = dataclasses.replace(spec, budgets={"cifar10": budget}, minimum={"cifar10": 0.0})
+    monkeypatch.setattr(module, "ASSIGNMENT", dataclasses.replace(module.ASSIGNMENT, checks=(), threshold=tiny))
+    started = []
+
+    class Recorded(sandbox.Sandbox):
+        def _start(self):
+            started.append(self.limits)
+            super()._start()
+
+    monkeypatch.setattr(sandbox, "Sandbox", Recorded)
+    graded = grade_one("alice", SOURCE, A, dataset="cifar10", data_root=str(tmp_path / "data"), device="cuda",
+                       unsafe=not sandbox.bwrap_available())
+    assert graded.error == "" and [(limits.gpu, limits.cpu_seconds >= 300 + spec.seconds) for limits in started] == [(True, True)]
+    run = graded.results[-1]
+    assert run.check_id == f"{A}.train.threshold" and run.status == PASSED, run.message
+    d = run.details
+    assert d["dataset"] == "cifar10" and d["epochs"] == [1, 2, 3] and len(d["train_loss"]) == 3
+    assert sum(map(sum, d["confusion"])) == 16 and d["accuracy"] == d["test_accuracy"][-1]
+
+
 # --- the notebook -------------------------------------------------------------------------------------
 
 
