@@ -96,15 +96,25 @@ def grade_one(student: str, notebook: Path | None, assignment_name: str, *, prof
     graded.notes += [f"skipped {c}" for c in extracted.skipped_cells]
     if extracted.missing:
         graded.notes.append(f"not defined in the notebook: {', '.join(extracted.missing)}")
+
+    def run_checks(submission) -> Graded | None:
+        """The checks, then the training run; None when they ran (a grader fault ends it all)."""
+        try:
+            graded.results = run_assignment(assignment, submission, profile)
+            if assignment.threshold is not None:
+                graded.results.append(threshold.run_threshold(
+                    assignment_name, assignment.threshold, submission, graded.results,
+                    dataset=dataset, data_root=data_root, device=device))
+        except Exception as e:  # noqa: BLE001
+            return all_failed(f"grading stopped: {type(e).__name__}: {e}")
+        return None
+
     if extracted.stubs and set(assignment.functions) <= set(extracted.stubs) | set(extracted.missing):
         # an untouched template: every graded function can only raise NotImplementedError, so
         # the checks run against stubs that do just that, and no worker is started
-        graded.results = run_assignment(assignment, Unfilled(extracted.code, extracted.defined), profile)
-        if assignment.threshold is not None:
-            graded.results.append(threshold.run_threshold(assignment_name, assignment.threshold, None, graded.results,
-                                                          dataset=dataset, data_root=data_root, device=device))
+        stopped = run_checks(Unfilled(extracted.code, extracted.defined))
         graded.seconds = time.perf_counter() - start
-        return graded
+        return stopped or graded
     limits = limits or Limits()
     if assignment.threshold is not None:
         # the training run has its own wall-clock budget; the CPU limit must leave room for it,
@@ -123,14 +133,8 @@ def grade_one(student: str, notebook: Path | None, assignment_name: str, *, prof
             graded.output = bytes(sandbox.stdout).decode(errors="replace")
             return all_failed(f"your notebook's code raised {err.get('exc_type')}: {err.get('message')}{line} "
                               f"when loaded, so no function could be called")
-        try:
-            graded.results = run_assignment(assignment, sandbox, profile)
-            if assignment.threshold is not None:
-                graded.results.append(threshold.run_threshold(
-                    assignment_name, assignment.threshold, sandbox, graded.results,
-                    dataset=dataset, data_root=data_root, device=device))
-        except Exception as e:  # noqa: BLE001
-            return all_failed(f"grading stopped: {type(e).__name__}: {e}")
+        if stopped := run_checks(sandbox):
+            return stopped
         graded.notes += sandbox.events
         graded.output = (bytes(sandbox.stdout) + bytes(sandbox.stderr)).decode(errors="replace")
     graded.seconds = time.perf_counter() - start
