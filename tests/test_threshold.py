@@ -9,7 +9,7 @@ import torch
 
 from autograder import checks, student, threshold
 from autograder.check import run_check
-from autograder.results import DEFERRED, FAILED, PASSED
+from autograder.results import DEFERRED, FAILED, NOT_IMPLEMENTED, PASSED
 from autograder.submission import InProcess
 from reference import deep, perceptron, shallow
 
@@ -76,6 +76,20 @@ def test_training_is_not_run_while_its_functions_fail_their_checks():
     result = threshold.run_threshold("tp1_perceptron", spec.threshold, InProcess(vars(bad)), gate)
     assert result.status == FAILED and result.message == "not run: the training needs predict to pass every check first"
     assert result.details["not_run"] == ["predict"] and result.points == 0
+
+
+def test_a_run_blocked_only_by_stubs_is_not_implemented_not_failed():
+    """A part not started yet does not count as a failed training run in the class report."""
+    spec = checks.load("tp1_perceptron")
+
+    def stub(*args):
+        raise NotImplementedError()
+
+    for overrides, status in (({"predict": stub}, NOT_IMPLEMENTED), ({"predict": stub, "update": lambda *a: None}, FAILED)):
+        namespace = _perceptron_namespace(**overrides)
+        gate = [run_check(c, InProcess(namespace), spec, "dev") for c in spec.checks if c.function in spec.threshold.uses]
+        result = threshold.run_threshold("tp1_perceptron", spec.threshold, InProcess(namespace), gate)
+        assert result.status == status and result.message.startswith("not run:") and result.points == 0
 
 
 class _Answers:
