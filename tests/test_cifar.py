@@ -412,6 +412,19 @@ def test_benchmark_cpu_smoke(benchmark, tiny_root, capsys):
     assert rows == ["cnn", "resnet", "resnet-fast"] and out.count("(smoke run)") == 3
 
 
+def test_tp4_threshold_benchmark_smoke(tiny_root, capsys):
+    """Does `benchmarks/tp4_threshold.py --smoke` train the solution notebook in a sandbox worker
+    and print the run's accuracy next to the minimum (and say it needs CUDA without --smoke)?"""
+    spec = importlib.util.spec_from_file_location("tp4_threshold", REPO / "benchmarks" / "tp4_threshold.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--smoke", "--data-root", str(tiny_root)]) == 0
+    out = capsys.readouterr().out
+    assert "epoch  1  test accuracy" in out and "(minimum 0.80: " in out and "smoke run" in out
+    if not torch.cuda.is_available():
+        assert module.main([]) == 0 and "needs a CUDA GPU" in capsys.readouterr().out
+
+
 # --- on a GPU -----------------------------------------------------------------------------------
 
 
