@@ -72,6 +72,18 @@ class Limits:
     gpu: bool = False  # let the worker use this machine's NVIDIA GPUs (see the module's docstring)
 
 
+def driver_library_folders() -> list[str]:
+    """The folders of ``$LD_LIBRARY_PATH`` outside /usr that hold the NVIDIA driver's libraries
+    (where containers put ``libcuda.so``): bound read-only into a GPU worker, and nothing else
+    of that path (it could name any folder)."""
+    folders = []
+    for folder in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep):
+        if (os.path.isabs(folder) and not folder.startswith(("/usr/", "/etc/")) and folder not in folders
+                and glob.glob(os.path.join(glob.escape(folder), "libcuda.so*"))):
+            folders.append(folder)
+    return folders
+
+
 def gpu_device_files() -> list[str]:
     """The NVIDIA device files a CUDA process opens (``/dev/nvidia0``, ``nvidiactl``, ``nvidia-uvm``,
     ``nvidia-caps/``…): none on a machine without the driver."""
@@ -221,9 +233,8 @@ class Sandbox:
             for name in ("CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH"):  # containers put the driver's libraries there
                 if os.environ.get(name):
                     gpu_env += ["--setenv", name, os.environ[name]]
-            for folder in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep):
-                if folder and os.path.isabs(folder) and not folder.startswith(("/usr/", "/etc/")):
-                    argv += ["--ro-bind-try", folder, folder]
+            for folder in driver_library_folders():
+                argv += ["--ro-bind", folder, folder]
         for name in ("bin", "lib", "lib64", "sbin"):
             path = Path("/") / name
             if path.is_symlink():

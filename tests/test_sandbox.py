@@ -223,3 +223,19 @@ def test_only_gpu_mode_sees_the_gpu():
     with Sandbox(GPU_PROBE, limits=Limits(call_seconds=60, gpu=True)) as sandbox:
         assert sandbox.invoke("cuda", ()).output is True
         assert sandbox.invoke("square_on_gpu", (torch.arange(4.0),)).output.tolist() == [0.0, 1.0, 4.0, 9.0]
+
+
+def test_only_driver_folders_of_the_library_path_are_bound(tmp_path, monkeypatch):
+    """A GPU worker gets the folders of $LD_LIBRARY_PATH that hold libcuda (as containers set
+    it), never another folder that path names (it could be the course directory)."""
+    from autograder.sandbox import driver_library_folders
+
+    driver, course = tmp_path / "nvidia" / "lib64", tmp_path / "course"
+    driver.mkdir(parents=True)
+    course.mkdir()
+    (driver / "libcuda.so.1").write_bytes(b"")
+    (course / "solutions.py").write_text("")
+    monkeypatch.setenv("LD_LIBRARY_PATH", f"{course}:{driver}:relative/lib:{driver}")
+    assert driver_library_folders() == [str(driver)]
+    monkeypatch.delenv("LD_LIBRARY_PATH")
+    assert driver_library_folders() == []
