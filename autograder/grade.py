@@ -115,15 +115,9 @@ def grade_one(student: str, notebook: Path | None, assignment_name: str, *, prof
         stopped = run_checks(Unfilled(extracted.code, extracted.defined))
         graded.seconds = time.perf_counter() - start
         return stopped or graded
-    limits = limits or Limits()
-    if assignment.threshold is not None:
-        # the training run has its own wall-clock budget; the CPU limit must leave room for it,
-        # and only a GPU run (tp4_cnn with --device cuda) gets to see the GPU
-        gpu = device == "cuda" and assignment.threshold.device == "cuda"
-        cpu = max(limits.cpu_seconds, math.ceil(limits.submission_seconds + assignment.threshold.seconds))
-        limits = dataclasses.replace(limits, gpu=gpu, cpu_seconds=cpu)
     try:
-        sandbox = Sandbox(extracted.code, limits=limits, unsafe=unsafe)
+        sandbox = Sandbox(extracted.code, limits=training_limits(limits or Limits(), assignment.threshold, device),
+                          unsafe=unsafe)
     except Exception as e:  # noqa: BLE001 - the grader's fault, not the student's: say so
         return all_failed(f"the sandbox could not start ({type(e).__name__}: {e}); ask your instructor")
     with sandbox:
@@ -139,6 +133,16 @@ def grade_one(student: str, notebook: Path | None, assignment_name: str, *, prof
         graded.output = (bytes(sandbox.stdout) + bytes(sandbox.stderr)).decode(errors="replace")
     graded.seconds = time.perf_counter() - start
     return graded
+
+
+def training_limits(limits, spec: threshold.Threshold | None, device: str):
+    """The worker's limits for an assignment with a training run ``spec``: the run has its own
+    wall-clock budget, so the CPU-time limit must leave room for it, and only a GPU run
+    (tp4_cnn with ``--device cuda``) gets to see the GPU."""
+    if spec is None:
+        return limits
+    cpu = max(limits.cpu_seconds, math.ceil(limits.submission_seconds + spec.seconds))
+    return dataclasses.replace(limits, gpu=device == "cuda" and spec.device == "cuda", cpu_seconds=cpu)
 
 
 class Unfilled:

@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from autograder import checks, threshold  # noqa: E402
 from autograder.extract import extract, read_notebook  # noqa: E402
+from autograder.grade import training_limits  # noqa: E402
 from autograder.sandbox import Limits, Sandbox, bwrap_available  # noqa: E402
 from reference.data import DataError  # noqa: E402
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
           f"torch {torch.__version__}; {budget['epochs']} epochs of {budget['model']}{budget['kwargs']['widths']}, "
           f"batch {budget['batch_size']}" + ("; smoke run" if args.smoke else ""))
     code = extract(read_notebook(NOTEBOOK), checks.load(A).functions).code
-    limits = Limits(gpu=gpu, cpu_seconds=int(spec.seconds) + 300)
+    limits = training_limits(Limits(), spec, "cuda" if gpu else "cpu")
     start = time.perf_counter()
     with Sandbox(code, limits=limits, unsafe=not bwrap_available()) as sandbox:
         started = time.perf_counter() - start
