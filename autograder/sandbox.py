@@ -90,6 +90,11 @@ def gpu_device_files() -> list[str]:
     return sorted(glob.glob("/dev/nvidia*"))
 
 
+def _call_of(data: dict[str, Any]) -> Call:
+    """A :class:`Call` from one answered call (output, arguments after it, forbidden APIs used)."""
+    return Call(data.get("output"), tuple(data.get("inputs_after") or ()), [str(c) for c in data.get("forbidden", [])][:50])
+
+
 def bwrap_available() -> bool:
     if shutil.which("bwrap") is None:
         return False
@@ -134,9 +139,7 @@ class Sandbox:
                kwargs: dict[str, Any] | None = None) -> Call:
         request = {"op": "call", "name": name, "policy": dataclasses.asdict(policy),
                    "data": {"args": list(args), "kwargs": dict(kwargs or {})}}
-        data = self._exchange(name, request, self.limits.call_seconds)
-        return Call(data.get("output"), tuple(data.get("inputs_after") or ()),
-                    [str(c) for c in data.get("forbidden", [])][:50])
+        return _call_of(self._exchange(name, request, self.limits.call_seconds))
 
     def invoke_many(self, name: str, calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
                     policy: Policy = ANYTHING) -> list[Call]:
@@ -149,8 +152,7 @@ class Sandbox:
         answers = self._exchange(name, request, self.limits.call_seconds).get("calls")
         if not isinstance(answers, tuple) or len(answers) != len(calls) or not all(isinstance(a, dict) for a in answers):
             raise StudentRaised(name, "WorkerDied", "the process running your code answered out of turn")
-        return [Call(a.get("output"), tuple(a.get("inputs_after") or ()), [str(c) for c in a.get("forbidden", [])][:50])
-                for a in answers]
+        return [_call_of(a) for a in answers]
 
     def train(self, recipe: str, data: dict[str, Any], budget: dict[str, Any], seconds: float) -> Any:
         """Run the training recipe ``recipe`` (:mod:`autograder.recipes`) with the submission's
