@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from autograder import registry
 from autograder import checks
 
 
@@ -12,12 +13,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     v = sub.add_parser("validate", help="run every check against the reference (must pass) and the stubs (must say 'not implemented')")
     v.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
-                   help=f"assignments to validate (default: all: {', '.join(checks.MODULES)})")
+                   help=f"assignments to validate (default: all: {', '.join(registry.NAMES)})")
     v.add_argument("--profile", default="grading", choices=["grading", "dev", "ci"],
                    help="Hypothesis settings profile (default: grading)")
     g = sub.add_parser("grade", help="grade a class: each submission in its own sandbox, into a gradebook")
     g.add_argument("submitted", help="nbgrader's submitted/ folder (submitted/<student>/<assignment>/*.ipynb) or a course root")
-    g.add_argument("--assignment", action="append", required=True, choices=list(checks.MODULES),
+    g.add_argument("--assignment", action="append", required=True, choices=list(registry.NAMES),
                    help="assignment to grade (repeat for several)")
     g.add_argument("--out", required=True, help="folder for grades.csv and per-student results")
     g.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default: 1)")
@@ -48,22 +49,22 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)  # checks use tiny tensors: threads only add synchronisation
     if args.command == "validate":
-        from autograder import validate
+        from autograder.course import validate
 
-        unknown = [a for a in args.assignments if a not in checks.MODULES]
+        unknown = [a for a in args.assignments if a not in registry.NAMES]
         if unknown:
-            build_parser().error(f"unknown assignment(s) {', '.join(unknown)}: choose from {', '.join(checks.MODULES)}")
+            build_parser().error(f"unknown assignment(s) {', '.join(unknown)}: choose from {', '.join(registry.NAMES)}")
         return validate.main(assignments=args.assignments or None, profile=args.profile)
     if args.command == "grade":
         return grade_main(args)
     if args.command == "release":
-        from autograder import release
+        from autograder.course import release
 
         return release.main(assignments=args.assignments or None)
     if args.command == "sync":
-        from autograder import sources
+        from autograder.course import sync as sources
 
-        changed = sources.sync(sources.ROOT_COURSE)
+        changed = sources.sync(registry.COURSE)
         print("\n".join(f"updated {p}" for p in changed) or "solution cells already match the reference")
         return 0
     return 2
@@ -74,7 +75,7 @@ def grade_main(args) -> int:
     from pathlib import Path
 
     from autograder.grade import grade_class
-    from autograder.sandbox import Limits, bwrap_available
+    from autograder.stages.sandbox import Limits, bwrap_available
 
     submitted, out = Path(args.submitted), Path(args.out)
     if not submitted.is_dir():
@@ -90,7 +91,7 @@ def grade_main(args) -> int:
         if not torch.cuda.is_available():
             print("error: --device cuda: no CUDA GPU is visible on this machine", file=sys.stderr)
             return 2
-    from reference.data import DataError
+    from tpcheck.data import DataError
 
     limits = Limits(call_seconds=args.timeout)
     try:
@@ -101,7 +102,7 @@ def grade_main(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.nbgrader_db:
-        from autograder.gradebook import GradebookError, write_scores
+        from autograder.stages.gradebook import GradebookError, write_scores
 
         url = args.nbgrader_db if "://" in args.nbgrader_db else f"sqlite:///{Path(args.nbgrader_db).resolve()}"
         try:
@@ -121,7 +122,7 @@ def grade_main(args) -> int:
 
 def _trained(graded) -> str:
     """The threshold run in one word: its test accuracy, "deferred" or "-" (not run)."""
-    from autograder.threshold import FUNCTION
+    from autograder.stages.threshold import FUNCTION
 
     run = next((r for r in graded.results if r.function == FUNCTION), None)
     if run is None:

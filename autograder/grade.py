@@ -1,7 +1,7 @@
 """``python -m autograder grade``: a whole class, each submission in its own sandbox.
 
-The chain for one submission: find the notebook → extract (:mod:`autograder.extract`) → start a
-sandbox worker (:mod:`autograder.sandbox`) → run the assignment's checks through it
+The chain for one submission: find the notebook → extract (:mod:`autograder.stages.extract`) → start a
+sandbox worker (:mod:`autograder.stages.sandbox`) → run the assignment's checks through it
 (:mod:`autograder.check`) → write its results atomically. A stage that fails records why, and
 the class goes on. Finished submissions are skipped on the next run unless ``force``; the
 gradebook (``grades.csv``) is written from every result file at the end, sorted, so the same
@@ -23,9 +23,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder import checks, report, threshold
-from autograder.check import run_assignment
-from autograder.extract import ExtractError, extract, read_notebook
+from autograder import registry
+from autograder import checks, report
+from autograder.stages import threshold
+from autograder.stages.run_checks import run_assignment
+from autograder.stages.extract import ExtractError, extract, read_notebook
 from autograder.results import ERROR, FAILED, CheckResult
 from autograder.submission import StudentRaised, function_source
 
@@ -70,7 +72,7 @@ def grade_one(student: str, notebook: Path | None, assignment_name: str, *, prof
               data_root: str | None = None, device: str = "cpu") -> Graded:
     """Grade one submission: its checks, then its training run against the accuracy threshold
     on ``dataset``; never raises for anything the submission did."""
-    from autograder.sandbox import Limits, Sandbox
+    from autograder.stages.sandbox import Limits, Sandbox
 
     start = time.perf_counter()
     assignment = checks.load(assignment_name)
@@ -88,7 +90,7 @@ def grade_one(student: str, notebook: Path | None, assignment_name: str, *, prof
 
     if notebook is None:
         return all_failed("no notebook submitted")
-    others = {name: checks.load(name).functions for name in checks.MODULES if name != assignment_name}
+    others = {name: checks.load(name).functions for name in registry.NAMES if name != assignment_name}
     try:
         extracted = extract(read_notebook(notebook), assignment.functions, other_assignments=others)
     except ExtractError as e:
@@ -147,7 +149,7 @@ def training_limits(limits, spec: threshold.Threshold | None, device: str):
 
 class Unfilled:
     """The :class:`~autograder.submission.Submission` of a notebook whose graded functions are
-    all the template's stubs (:attr:`~autograder.extract.Extracted.stubs`): every call raises
+    all the template's stubs (:attr:`~autograder.stages.extract.Extracted.stubs`): every call raises
     NotImplementedError, as the stub itself would, without running anything."""
 
     def __init__(self, code: str, defined: list[str]):
@@ -247,7 +249,7 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
     previous run stopped; then write ``grades.csv`` from all result files.
 
     The dataset of the threshold runs is loaded first, once: when it cannot be (files missing,
-    offline), :class:`reference.data.DataError` is raised before any submission is graded."""
+    offline), :class:`tpcheck.data.DataError` is raised before any submission is graded."""
     from tqdm.auto import tqdm
 
     for name in assignments:

@@ -45,7 +45,7 @@ STATUS_FR_PLURAL = {PASSED: "réussis", FAILED: "échoués", NOT_IMPLEMENTED: "n
                     ERROR: "erreurs du correcteur", DEFERRED: "différés"}
 STATUS_CLASS = {PASSED: "passed", FAILED: "failed", NOT_IMPLEMENTED: "todo", ERROR: "error", DEFERRED: "deferred"}
 
-# labels of the ``details`` keys the checks produce (autograder/compare.py, autograder/check.py)
+# labels of the ``details`` keys the checks produce (autograder/compare.py, autograder/stages/run_checks.py)
 DETAIL_LABELS = {
     "where": "position", "expected": "attendu", "got": "obtenu",
     "max_abs_diff": "plus grand écart absolu", "max_rel_diff": "plus grand écart relatif",

@@ -7,7 +7,6 @@ the test suite's mutants); the grading pipeline supplies one that calls into a s
 
 from __future__ import annotations
 
-import copy
 import inspect
 import textwrap
 from dataclasses import dataclass, field
@@ -15,37 +14,8 @@ from typing import Any, Callable, Mapping, Protocol
 
 import torch
 
-from .forbidden import ANYTHING, CallRecorder, Policy
-
-
-@dataclass(frozen=True)
-class Struct:
-    """An argument to rebuild on the student's side as ``TypeName(*fields)`` (e.g. the
-    ``ShallowCache`` NamedTuple the notebook defines), or a plain tuple when it is not defined."""
-
-    type_name: str
-    fields: tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class Trainable:
-    """A parameter to rebuild as a leaf tensor with ``requires_grad``; ``stale_grad``, when given,
-    is put in ``.grad`` first (as a previous step would leave it: a step must zero it)."""
-
-    value: torch.Tensor
-    stale_grad: torch.Tensor | None = None
-
-
-@dataclass(frozen=True)
-class Optimizer:
-    """A ``torch.optim`` optimizer to build over the (realized) dict argument number ``over``."""
-
-    name: str  # "sgd", "adam" or "adagrad"
-    lr: float
-    over: int = 0
-
-
-OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad}
+from tpcheck.boundary import OPTIMIZERS, Optimizer, Struct, Trainable, realize, realize_args
+from tpcheck.forbidden import ANYTHING, CallRecorder, Policy
 
 
 @dataclass
@@ -83,43 +53,12 @@ class Submission(Protocol):
         ...
 
     def train(self, recipe: str, data: dict[str, Any], budget: dict[str, Any], seconds: float) -> Any:
-        """Run a training recipe (:mod:`autograder.recipes`) with the submission's functions."""
+        """Run a training recipe (:mod:`tpworker.recipes`) with the submission's functions."""
         ...
 
     def probe(self, name: str, data: dict[str, Any], seconds: float) -> Any:
-        """Run a probe (:mod:`autograder.probes`) on the submission's classes; plain data back."""
+        """Run a probe (:mod:`tpworker.probes`) on the submission's classes; plain data back."""
         ...
-
-
-def realize_args(args: tuple[Any, ...], lookup: Callable[[str], Any]) -> tuple[Any, ...]:
-    """Realize every argument, then build each :class:`Optimizer` over its realized dict."""
-    real = [None if isinstance(a, Optimizer) else realize(a, lookup) for a in args]
-    for i, a in enumerate(args):
-        if isinstance(a, Optimizer):
-            target = real[a.over]
-            tensors = list(target.values()) if isinstance(target, dict) else list(target)
-            real[i] = OPTIMIZERS[a.name](tensors, lr=a.lr)
-    return tuple(real)
-
-
-def realize(value: Any, lookup: Callable[[str], Any]) -> Any:
-    """Deep-copy an argument, turning each :class:`Struct` into ``lookup(type_name)(*fields)``."""
-    if isinstance(value, Trainable):
-        leaf = value.value.detach().clone().requires_grad_(True)
-        if value.stale_grad is not None:
-            leaf.grad = value.stale_grad.detach().clone()
-        return leaf
-    if isinstance(value, Struct):
-        fields = tuple(realize(v, lookup) for v in value.fields)
-        factory = lookup(value.type_name)
-        return factory(*fields) if callable(factory) else fields
-    if isinstance(value, dict):
-        return {k: realize(v, lookup) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
-        return type(value)(realize(v, lookup) for v in value)
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    return copy.deepcopy(value)
 
 
 class InProcess:
@@ -156,15 +95,15 @@ class InProcess:
         return [self.invoke(name, args, policy, kwargs) for args, kwargs in calls]
 
     def train(self, recipe: str, data: dict[str, Any], budget: dict[str, Any], seconds: float) -> Any:
-        """A training run of :mod:`autograder.recipes` with these functions (no time limit)."""
-        from .recipes import RECIPES
+        """A training run of :mod:`tpworker.recipes` with these functions (no time limit)."""
+        from tpworker.recipes import RECIPES
 
         return self._routine("train", lambda ns, d: RECIPES[recipe](ns, d, dict(budget)), data)
 
     def probe(self, name: str, data: dict[str, Any], seconds: float) -> Any:
-        """A probe of :mod:`autograder.probes` on these classes (no time limit); the function the
+        """A probe of :mod:`tpworker.probes` on these classes (no time limit); the function the
         probe raised in is named after the class it built (or the probe), as in the sandbox."""
-        from .probes import PROBES
+        from tpworker.probes import PROBES
 
         return self._routine(str(data.get("name") or name), PROBES[name], data)
 

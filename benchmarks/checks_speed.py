@@ -17,10 +17,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from autograder import checks, settings  # noqa: E402
-from autograder.check import run_assignment  # noqa: E402
+from autograder import checks  # noqa: E402
+from autograder.checks import profiles as settings
+from autograder.stages.run_checks import run_assignment  # noqa: E402
 from autograder.submission import InProcess  # noqa: E402
-from autograder.validate import REFERENCE_MODULES  # noqa: E402
+from autograder.course.validate import REFERENCE_MODULES  # noqa: E402
 
 
 MNIST_ASSIGNMENTS = ["tp1_perceptron", "tp2_shallow", "tp3_deep"]  # the MNIST parts

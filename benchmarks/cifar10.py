@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reference import data as datasets  # noqa: E402
+from tpcheck import data as datasets  # noqa: E402
 from reference.cli import part_module  # noqa: E402
 
 MODELS = ("cnn", "resnet", "resnet-fast")

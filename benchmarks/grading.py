@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from autograder.grade import grade_class  # noqa: E402
-from autograder.sandbox import Limits  # noqa: E402
+from autograder.stages.sandbox import Limits  # noqa: E402
 
 ASSIGNMENTS = ["tp1_perceptron", "tp2_shallow", "tp3_deep"]
 STUDENTS = ["correct", "buggy", "crash", "empty"]

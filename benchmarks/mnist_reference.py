@@ -20,7 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reference import data as datasets  # noqa: E402
+from tpcheck import data as datasets  # noqa: E402
 from reference.cli import PARTS, part_module  # noqa: E402
 from reference.training import resolve_device  # noqa: E402
 

@@ -25,11 +25,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autograder import checks, threshold  # noqa: E402
-from autograder.extract import extract, read_notebook  # noqa: E402
+from autograder import checks  # noqa: E402
+from autograder.stages import threshold
+from autograder.stages.extract import extract, read_notebook  # noqa: E402
 from autograder.grade import training_limits  # noqa: E402
-from autograder.sandbox import Limits, Sandbox, bwrap_available  # noqa: E402
-from reference.data import DataError  # noqa: E402
+from autograder.stages.sandbox import Limits, Sandbox, bwrap_available  # noqa: E402
+from tpcheck.data import DataError  # noqa: E402
 
 A = "tp4_cnn"
 NOTEBOOK = ROOT / "assignments" / "source" / A / f"{A}.ipynb"

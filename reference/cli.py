@@ -19,23 +19,31 @@ The last line printed is ``test_accuracy=0.XXXX``, for scripts to read.
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import importlib
 import inspect
 import sys
 import time
+from pathlib import Path
 
-from reference import data as datasets
+from tpcheck import data as datasets
 from reference.training import plot_history, resolve_device
 
-PARTS = {
-    "perceptron": "reference.perceptron",
-    "shallow": "reference.shallow",
-    "deep": "reference.deep",
-    "cnn": "reference.cnn",
-    "resnet": "reference.resnet",
-    "resnet-fast": "reference.fast",
-}
+def _declared_parts() -> dict[str, str]:
+    """CLI part name → module, for every module of the reference (and of ``reference.cifar``)
+    that declares ``PART = "…"`` (read statically: nothing is imported to list them)."""
+    found = {}
+    here = Path(__file__).resolve().parent
+    for path in sorted(here.glob("*.py")) + sorted(here.glob("cifar/*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if (isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["PART"]
+                    and isinstance(node.value, ast.Constant)):
+                found[node.value.value] = ".".join(("reference", *path.relative_to(here).with_suffix("").parts))
+    return found
+
+
+PARTS = _declared_parts()
 
 
 def part_module(part: str):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from reference import data
+from tpcheck import data
 
 
 @pytest.fixture(scope="session")

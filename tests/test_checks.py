@@ -8,17 +8,20 @@ import sys
 import textwrap
 
 import numpy as np
+from autograder.course import banks as bank_builder
+from autograder import registry
 import pytest
 import torch
 
-from autograder import bank, checks, student
-from autograder.check import run_assignment, run_check
-from autograder.forbidden import NO_AUTOGRAD, NO_AUTOGRAD_NO_NN, scan_source
+from tpcheck import bank, student
+from autograder import checks
+from autograder.stages.run_checks import run_assignment, run_check
+from tpcheck.forbidden import NO_AUTOGRAD, NO_AUTOGRAD_NO_NN, scan_source
 from autograder.results import FAILED, NOT_IMPLEMENTED, PASSED
 from autograder.submission import InProcess
-from autograder.validate import stub_namespace
-from reference import perceptron as p1
-from reference import shallow as p2
+from autograder.course.validate import stub_namespace
+from reference import tp1_perceptron as p1
+from reference import tp2_shallow as p2
 
 
 def _check(assignment, key):
@@ -145,7 +148,7 @@ def test_policy_can_allow_nn():
 @pytest.fixture(scope="module")
 def banks(tmp_path_factory):
     folder = tmp_path_factory.mktemp("banks")
-    return {name: bank.write(folder / f"{name}.npz", name, bank.build(checks.load(name))) for name in checks.MODULES}
+    return {name: bank.write(folder / f"{name}.npz", name, bank_builder.build(checks.load(name))) for name in registry.NAMES}
 
 
 def test_bank_is_plain_arrays(banks):
@@ -187,7 +190,7 @@ def test_student_checks_run_without_the_reference(banks, tmp_path):
     script = textwrap.dedent(f"""
         import sys
         sys.modules["reference"] = None  # any import of the reference now fails
-        from autograder import student
+        from tpcheck import student
         def forward(params, x):
             raise NotImplementedError
         def update(params, x, t, lr):
@@ -210,16 +213,16 @@ def test_student_checks_run_without_the_reference(banks, tmp_path):
 
 def test_validate_passes_on_the_reference_and_stubs():
     """Does `autograder validate` find the reference at full marks and every stub 'not implemented'?"""
-    from autograder.validate import validate
+    from autograder.course.validate import validate
 
     results, problems = validate(profile="dev")
     assert problems == []
-    assert {r.check_id.split(".")[0] for r in results} == set(checks.MODULES)
+    assert {r.check_id.split(".")[0] for r in results} == set(registry.NAMES)
 
 
 def test_a_cohort_may_allow_nn():
     """Does the policy come from the assignment's configuration, replaceable per cohort?"""
-    from autograder.forbidden import NO_AUTOGRAD
+    from tpcheck.forbidden import NO_AUTOGRAD
 
     allowed = checks.load("tp2_shallow", policy=NO_AUTOGRAD)
     sigmoid = lambda a: torch.nn.functional.sigmoid(a)  # noqa: E731
@@ -242,7 +245,7 @@ def test_hidden_cell_helper_gives_nbgrader_the_points(capsys):
     import sys
     import warnings
 
-    from autograder.hidden import grade
+    from autograder.course.hidden import grade
 
     update_points = sum(c.points for c in checks.load("tp1_perceptron").checks if c.function == "update")
     assert grade("tp1_perceptron", "update", dict(vars(p1))) == update_points

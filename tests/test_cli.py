@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from realformats import write_mnist_like
-from reference import cli, data
+from reference import cli
+from tpcheck import data
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from reference import cnn
-from reference.data import Dataset, Split
+from reference.cifar import cnn
+from tpcheck.data import Dataset, Split
 
 SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 

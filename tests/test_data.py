@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from realformats import write_cifar10, write_mnist_like
-from reference import data
+from tpcheck import data
 
 
 def test_idx_files_load_through_torchvision(tmp_path):

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from reference import deep
+from reference import tp3_deep as deep
 
 SIZES = {
     "one layer": [784, 10],

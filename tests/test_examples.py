@@ -10,7 +10,7 @@ import pytest
 
 from autograder import checks
 from autograder.grade import grade_class
-from autograder.sandbox import Limits, bwrap_available
+from autograder.stages.sandbox import Limits, bwrap_available
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "submitted"

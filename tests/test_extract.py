@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from autograder.extract import ExtractError, extract, read_notebook
+from autograder.stages.extract import ExtractError, extract, read_notebook
 
 
 def write(tmp_path, cells, name="tp.ipynb"):

@@ -12,8 +12,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from autograder import checks
 from autograder.cli import main
 from autograder.grade import RESULT_FILE, find_submissions, grade_class
-from autograder.sandbox import Limits, bwrap_available
-from reference import perceptron as p1
+from autograder.stages.sandbox import Limits, bwrap_available
+from reference import tp1_perceptron as p1
 
 pytestmark = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap cannot create namespaces here")
 
@@ -136,7 +136,8 @@ def test_an_untouched_template_is_graded_without_a_worker_as_with_one(assignment
     import dataclasses
     from pathlib import Path
 
-    from autograder import grade, sandbox
+    from autograder import grade
+    from autograder.stages import sandbox
 
     notebook = Path(__file__).resolve().parents[1] / "student_template" / assignment / f"{assignment}.ipynb"
     started = []

@@ -21,9 +21,9 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder import checks
 from autograder.grade import grade_class
-from autograder.sandbox import Limits, bwrap_available
-from reference import data as datasets
-from reference import perceptron as p1
+from autograder.stages.sandbox import Limits, bwrap_available
+from tpcheck import data as datasets
+from reference import tp1_perceptron as p1
 
 pytestmark = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap cannot create namespaces here")
 

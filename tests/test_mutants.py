@@ -10,17 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from autograder import registry
 import pytest
 import torch
 
 from autograder import checks
-from autograder.check import run_assignment, run_check
+from autograder.stages.run_checks import run_assignment, run_check
 from autograder.results import PASSED
 from autograder.submission import InProcess
-from reference import perceptron as p1
-from reference import deep as p3
-from reference import shallow as p2
-from reference import tp4 as p4
+from reference import tp1_perceptron as p1
+from reference import tp3_deep as p3
+from reference import tp2_shallow as p2
+from reference import tp4_cnn as p4
 
 
 @dataclass(frozen=True)
@@ -331,7 +332,7 @@ MUTANTS = [
 
 @pytest.fixture(scope="module")
 def assignments():
-    return {name: checks.load(name) for name in checks.MODULES}
+    return {name: checks.load(name) for name in registry.NAMES}
 
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: f"{m.assignment}:{m.name}")
@@ -349,7 +350,7 @@ def test_at_least_25_mutants():
     assert len(MUTANTS) >= 25
 
 
-@pytest.mark.parametrize("name", list(checks.MODULES))
+@pytest.mark.parametrize("name", list(registry.NAMES))
 def test_reference_passes_every_check(name, assignments):
     """Does the reference itself get full marks (the checks are satisfiable)?"""
     results = run_assignment(assignments[name], submission(name, {}), "dev")

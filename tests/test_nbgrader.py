@@ -18,17 +18,18 @@ import sys
 from pathlib import Path
 
 import nbformat
+from autograder import registry
 import pytest
 
 from autograder import checks
 from autograder.grade import grade_one
-from autograder.gradebook import cell_points
-from autograder.sandbox import Limits, bwrap_available
+from autograder.stages.gradebook import cell_points
+from autograder.stages.sandbox import Limits, bwrap_available
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "submitted"
 ASSIGNMENTS = sorted(p.name for p in (ROOT / "assignments" / "source").iterdir()
-                     if (EXAMPLES / "correct" / p.name).is_dir() and p.name in checks.MODULES)
+                     if (EXAMPLES / "correct" / p.name).is_dir() and p.name in registry.NAMES)
 STUDENTS = ("correct", "buggy", "noisy")
 NOISE = ("import sys, warnings\n"
          "warnings.warn('a torch-like UserWarning')\n"
@@ -111,7 +112,7 @@ def test_generated_feedback_hides_hidden_tests(course, name):
     for student in STUDENTS:
         page = (course / "feedback" / student / name / f"{name}.html").read_text(encoding="utf-8")
         text = html.unescape(re.sub(r"<[^>]+>", "", page))  # the code as shown, highlighting spans removed
-        assert "autograder.hidden" not in text and "BEGIN HIDDEN TESTS" not in text and "globals()" not in text
+        assert "autograder.course.hidden" not in text and "BEGIN HIDDEN TESTS" not in text and "globals()" not in text
         assert 'check("' in text  # the visible part stays
 
 

@@ -10,10 +10,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder import strategies as S
-from autograder.forbidden import NO_AUTOGRAD_NO_NN, CallRecorder, graph_leaks, scan_source
-from autograder.settings import profile
-from reference import perceptron
+from autograder.checks import strategies as S
+from tpcheck.forbidden import NO_AUTOGRAD_NO_NN, CallRecorder, graph_leaks, scan_source
+from autograder.checks.profiles import profile
+from reference import tp1_perceptron as perceptron
 from reference.training import History, torch_threads
 
 # the grader's deterministic settings (derandomized, no database, no deadline)

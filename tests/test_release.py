@@ -12,7 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import release, sources
+from autograder import registry
+from autograder.course import release, sync as sources
 
 ROOT = Path(__file__).resolve().parents[1]
 RELEASED = sorted(p.parent.name for p in (ROOT / "student_template").glob("*/*.ipynb"))
@@ -40,7 +41,7 @@ def test_template_is_what_release_produces(fresh):
 def test_solution_cells_are_the_reference():
     """One source of truth: does every solution and given cell equal its reference function?"""
     assert RELEASED, "no released assignment"
-    assert sources.problems(sources.ROOT_COURSE) == []
+    assert sources.problems(registry.COURSE) == []
 
 
 def test_released_files_leak_nothing():

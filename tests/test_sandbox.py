@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from autograder import checks
-from autograder.check import run_assignment, run_check
+from autograder.stages.run_checks import run_assignment, run_check
 from autograder.results import FAILED, PASSED
-from autograder.sandbox import Limits, Sandbox, bwrap_available
-from reference import perceptron as p1
+from autograder.stages.sandbox import Limits, Sandbox, bwrap_available
+from reference import tp1_perceptron as p1
 
 pytestmark = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap cannot create namespaces here")
 
@@ -152,7 +152,7 @@ def test_many_calls_in_one_exchange_behave_as_separate_calls():
     """invoke_many (finite differences use it): each call gets fresh copies and its own
     forbidden-API record; the first that raises is the answer; a batch that hangs is killed
     within one call's limit and poisons the function, as a single call would."""
-    from autograder.forbidden import NO_AUTOGRAD_NO_NN
+    from tpcheck.forbidden import NO_AUTOGRAD_NO_NN
     from autograder.submission import StudentRaised
 
     code = inspect.cleandoc("""
@@ -228,7 +228,7 @@ def test_only_gpu_mode_sees_the_gpu():
 def test_only_driver_folders_of_the_library_path_are_bound(tmp_path, monkeypatch):
     """A GPU worker gets the folders of $LD_LIBRARY_PATH that hold libcuda (as containers set
     it), never another folder that path names (it could be the course directory)."""
-    from autograder.sandbox import driver_library_folders
+    from autograder.stages.sandbox import driver_library_folders
 
     driver, course = tmp_path / "nvidia" / "lib64", tmp_path / "course"
     driver.mkdir(parents=True)

@@ -10,11 +10,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder import strategies as S
-from autograder.forbidden import NO_AUTOGRAD_NO_NN, CallRecorder, graph_leaks, scan_source
-from autograder.gradcheck import numerical_gradients, relative_errors
-from autograder.settings import profile
-from reference import shallow
+from autograder.checks import strategies as S
+from tpcheck.forbidden import NO_AUTOGRAD_NO_NN, CallRecorder, graph_leaks, scan_source
+from tpcheck.gradcheck import numerical_gradients, relative_errors
+from autograder.checks.profiles import profile
+from reference import tp2_shallow as shallow
 from reference.training import History, torch_threads
 
 KEYS = ("W1", "b1", "W2", "b2")

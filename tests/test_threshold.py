@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import types
 
+from autograder import registry
 import pytest
 import torch
 
-from autograder import checks, student, threshold
-from autograder.check import run_check
+from autograder import checks
+from tpcheck import student
+from autograder.stages import threshold
+from autograder.stages.run_checks import run_check
 from autograder.results import DEFERRED, FAILED, NOT_IMPLEMENTED, PASSED
 from autograder.submission import InProcess
-from reference import deep, perceptron, shallow
+from reference import tp3_deep as deep, tp1_perceptron as perceptron, tp2_shallow as shallow
 
 REFERENCES = {"tp1_perceptron": perceptron, "tp2_shallow": shallow, "tp3_deep": deep}
 
@@ -41,7 +44,7 @@ def test_reference_meets_the_goal_on_full_mnist(name, mnist_root):
 
 
 def test_students_training_check_names_the_same_functions():
-    for name in checks.MODULES:
+    for name in registry.NAMES:
         uses = set(checks.load(name).threshold.uses) - {"*"}
         assert set(student.TRAINING_USES[name]) == uses, name
 

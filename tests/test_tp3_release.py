@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from autograder import bank, checks, student
+from tpcheck import bank, student
+from autograder.course import banks as bank_builder
+from autograder import checks
 from autograder.submission import Optimizer, Trainable
-from reference import deep as p3
+from reference import tp3_deep as p3
 
 ROOT = Path(__file__).resolve().parents[1]
 A = "tp3_deep"
@@ -27,7 +29,7 @@ SOURCE = ROOT / "assignments" / "source" / A / f"{A}.ipynb"
 @pytest.fixture(scope="module")
 def tp3_bank(tmp_path_factory):
     path = tmp_path_factory.mktemp("bank") / "examples.npz"
-    return bank.write(path, A, bank.build(checks.load(A)))
+    return bank.write(path, A, bank_builder.build(checks.load(A)))
 
 
 def test_bank_holds_training_steps_as_plain_arrays(tp3_bank):
@@ -162,13 +164,13 @@ def test_test_cells_carry_the_grader_points():
 
 SANDBOX_LIKE = textwrap.dedent("""
     import json, sys
-    sys.modules["tpcheck"] = None  # as in the grader's sandbox: the students' package is not there
     import nbformat, torch
     from autograder import checks
-    from autograder.check import run_assignment
-    from autograder.extract import extract, read_notebook
+    from autograder.stages.run_checks import run_assignment
+    from autograder.stages.extract import extract, read_notebook
     from autograder.submission import InProcess
-    from reference import deep
+    from reference import tp3_deep as deep
+    sys.modules["tpcheck.data"] = None  # the graded code must not need the students' data loader
 
     spec = checks.load("tp3_deep")
     ex = extract(read_notebook(sys.argv[1]), spec.functions)

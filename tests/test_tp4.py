@@ -14,11 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder import checks, threshold
-from autograder.check import run_assignment, run_check
+from autograder import checks
+from autograder.stages import threshold
+from autograder.stages.run_checks import run_assignment, run_check
 from autograder.results import DEFERRED, NOT_IMPLEMENTED
 from autograder.submission import InProcess
-from reference import tp4
+from reference import tp4_cnn as tp4
 
 ROOT = Path(__file__).resolve().parents[1]
 A = "tp4_cnn"
@@ -210,7 +211,7 @@ def test_gpu_grading_path_trains_the_notebook_in_a_gpu_worker(tmp_path, monkeypa
 
     from realformats import write_cifar10
 
-    from autograder import sandbox
+    from autograder.stages import sandbox
     from autograder.checks import tp4_cnn as module
     from autograder.grade import grade_one
     from autograder.results import PASSED
@@ -255,7 +256,7 @@ def test_test_cells_carry_the_grader_points(spec):
 
 def test_solution_notebook_in_the_sandbox_gets_full_marks_but_the_deferred_run(tmp_path):
     from autograder.grade import grade_one
-    from autograder.sandbox import bwrap_available
+    from autograder.stages.sandbox import bwrap_available
 
     folder = tmp_path / "submitted" / "alice" / A
     folder.mkdir(parents=True)
@@ -276,7 +277,7 @@ BANK = ROOT / "student_template" / A / "examples.npz"
 
 @pytest.mark.parametrize("function", ["CNN", "BasicBlock", "ResNet", "train_step", "train"])
 def test_reference_passes_the_visible_checks(function):
-    from autograder import student
+    from tpcheck import student
 
     report = student._training(vars(tp4), BANK) if function == "train" else student.report(function, vars(tp4), bank=BANK)
     assert report.passed, str(report)
@@ -291,7 +292,7 @@ def test_reference_passes_the_visible_checks(function):
     ("train_step", no_zero_grad, "call optimizer.zero_grad() before loss.backward()"),
 ], ids=lambda v: getattr(v, "__name__", None) or str(v)[:20])
 def test_visible_check_names_the_bug(function, bug, message):
-    from autograder import student
+    from tpcheck import student
 
     report = student.report(function, {**vars(tp4), function: bug}, bank=BANK)
     assert not report.passed and message in str(report), str(report)

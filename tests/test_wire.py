@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from autograder import wire
+from tpworker import wire
 from autograder.submission import Optimizer, Struct, Trainable
 
 

@@ -1,11 +1,21 @@
-"""The students' check package, as the instructor's environment provides it.
+"""The course's students' package: visible checks and the data loader (``pip install`` the wheel
+that ``python -m autograder release`` builds).
 
-Students get a standalone copy in ``student_template/tpcheck/`` (written by
-``python -m autograder release``: the same modules, no reference). Here, in the environment
-where nbgrader validates and autogrades the course's notebooks, the same names come from the
-project's packages, so the notebooks' ``from tpcheck import check`` works in both.
+    from tpcheck import check
+    check("forward")
+
+It holds no solution and no hidden check, and imports nothing of the grader, the sandbox
+package or the reference: those import it. ``check`` and ``report`` are imported on first use,
+so that the sandbox worker, which needs only :mod:`tpcheck.boundary` and
+:mod:`tpcheck.forbidden`, does not load the visible checks.
 """
 
-from autograder.student import check
+__all__ = ["check", "report"]
 
-__all__ = ["check"]
+
+def __getattr__(name: str):
+    if name in __all__:
+        from . import student
+
+        return getattr(student, name)
+    raise AttributeError(f"module 'tpcheck' has no attribute {name!r}")

@@ -6,9 +6,9 @@ from typing import Any
 
 import torch
 
-from autograder.check import WHOLE_SUBMISSION, Check, Context
-from autograder.compare import Mismatch, flatten
-from autograder.forbidden import scan_source
+from autograder.checks.spec import WHOLE_SUBMISSION, Check, Context
+from tpcheck.compare import Mismatch, flatten
+from tpcheck.forbidden import scan_source
 
 
 def no_forbidden_api(ctx: Context, _example: Any) -> None:

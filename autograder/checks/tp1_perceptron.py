@@ -1,6 +1,6 @@
 """Hidden checks of ``tp1_perceptron``: the perceptron (delta) rule, without autograd or nn.
 
-Notebook API (the reference's, :mod:`reference.perceptron`):
+Notebook API (the reference's, :mod:`reference.tp1_perceptron`):
 ``forward(params, x) -> y``, ``update(params, x, t, lr) -> new params``,
 ``predict(params, x) -> labels``, with params ``{"W": (D, C), "b": (C,)}``.
 """
@@ -10,13 +10,13 @@ from __future__ import annotations
 import torch
 from hypothesis import strategies as st
 
-from autograder import strategies as S
-from autograder.check import WHOLE_SUBMISSION, Assignment, Check, Context, matches
+from autograder.checks import strategies as S
+from autograder.checks.spec import WHOLE_SUBMISSION, Assignment, Check, Context, matches
 from autograder.checks.common import does_not_mutate, forbidden_api_check
-from autograder.compare import Mismatch, assert_plain_tensor
-from autograder.forbidden import NO_AUTOGRAD_NO_NN
-from autograder.threshold import Threshold
-from reference import perceptron as ref
+from tpcheck.compare import Mismatch, assert_plain_tensor
+from tpcheck.forbidden import NO_AUTOGRAD_NO_NN
+from autograder.checks.spec import Threshold
+from reference import tp1_perceptron as ref
 
 
 @st.composite

@@ -1,7 +1,7 @@
 """Hidden checks of ``tp2_shallow``: one sigmoid hidden layer, linear output, squared error,
 hand-written backprop (no autograd, no nn).
 
-Notebook API (the reference's, :mod:`reference.shallow`): ``sigmoid(a)``,
+Notebook API (the reference's, :mod:`reference.tp2_shallow`): ``sigmoid(a)``,
 ``sigmoid_derivative(h)`` (= h(1 − h) given h = σ(a)), ``forward(params, x) -> (y, cache)``,
 ``loss(y, t)``, ``output_delta(y, t)``, ``hidden_delta(delta2, W2, h)``,
 ``backward(params, cache, t) -> grads`` keyed like params, ``update(params, grads, lr)``;
@@ -13,15 +13,15 @@ from __future__ import annotations
 import torch
 from hypothesis import strategies as st
 
-from autograder import strategies as S
-from autograder.check import WHOLE_SUBMISSION, Assignment, Check, Context, matches
+from autograder.checks import strategies as S
+from autograder.checks.spec import WHOLE_SUBMISSION, Assignment, Check, Context, matches
 from autograder.checks.common import does_not_mutate, forbidden_api_check
-from autograder.compare import Mismatch, assert_plain_tensor
-from autograder.forbidden import NO_AUTOGRAD_NO_NN
-from autograder.gradcheck import REL_TOLERANCE, numerical_gradients_batch, relative_errors
+from tpcheck.compare import Mismatch, assert_plain_tensor
+from tpcheck.forbidden import NO_AUTOGRAD_NO_NN
+from tpcheck.gradcheck import REL_TOLERANCE, numerical_gradients_batch, relative_errors
 from autograder.submission import Struct
-from autograder.threshold import Threshold
-from reference import shallow as ref
+from autograder.checks.spec import Threshold
+from reference import tp2_shallow as ref
 
 TYPES = {"ShallowCache": ref.ShallowCache}
 KEYS = ("W1", "b1", "W2", "b2")

@@ -1,6 +1,6 @@
 """Hidden checks of ``tp3_deep``: a deep MLP of any depth, trained with autograd.
 
-Notebook API (the reference's, :mod:`reference.deep`): ``init_params(sizes) -> params`` with
+Notebook API (the reference's, :mod:`reference.tp3_deep`): ``init_params(sizes) -> params`` with
 ``{"W1", "b1", …, "WL", "bL"}``, W_l (sizes[l-1], sizes[l]), leaves with ``requires_grad``;
 ``forward(params, x, activation) -> logits (N, C)``;
 ``train_step(params, optimizer, x, labels, *, activation, loss) -> float`` (the 5-step loop).
@@ -11,12 +11,12 @@ from __future__ import annotations
 import torch
 from hypothesis import strategies as st
 
-from autograder import strategies as S
-from autograder.check import Assignment, Check, Context, matches
-from autograder.compare import Mismatch, assert_close, assert_plain_tensor
+from autograder.checks import strategies as S
+from autograder.checks.spec import Assignment, Check, Context, matches
+from tpcheck.compare import Mismatch, assert_close, assert_plain_tensor
 from autograder.submission import Optimizer, Trainable
-from autograder.threshold import Threshold
-from reference import deep as ref
+from autograder.checks.spec import Threshold
+from reference import tp3_deep as ref
 
 ACTIVATIONS = tuple(ref.ACTIVATIONS)
 
@@ -118,7 +118,7 @@ def one_step(ctx: Context, ex) -> None:
 
 
 def _step_case(ex) -> dict:
-    """One example of :func:`one_step` for the students' example bank (:mod:`autograder.bank`): the
+    """One example of :func:`one_step` for the students' example bank (:mod:`tpcheck.bank`): the
     same arguments (parameters with stale gradients, an optimizer to build over them), the loss
     the reference returns, and the parameters it leaves after the step."""
     stale = {k: torch.ones_like(v) for k, v in ex["params"].items()}
@@ -134,7 +134,7 @@ def _step_case(ex) -> dict:
 def bank_networks() -> list[dict]:
     """The fixed examples of the students' bank for forward and train_step: depths 4, 3, 2 and 1,
     every activation, optimizer and loss (a few draws of :func:`networks` are mostly one layer).
-    Values drawn like :mod:`autograder.strategies`' with a seeded generator: the same every release."""
+    Values drawn like :mod:`autograder.checks.strategies`' with a seeded generator: the same every release."""
     g = torch.Generator().manual_seed(0)
 
     def uniform(bound, *shape):

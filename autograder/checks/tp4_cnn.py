@@ -1,12 +1,12 @@
 """Hidden checks of ``tp4_cnn``: a course-style CNN, a residual block, a small ResNet, a training step.
 
-Notebook API (the reference's, :mod:`reference.tp4`): ``CNN(in_channels, image_size, num_classes,
+Notebook API (the reference's, :mod:`reference.tp4_cnn`): ``CNN(in_channels, image_size, num_classes,
 channels, hidden)``, ``BasicBlock(in_channels, out_channels, stride)``, ``ResNet(in_channels,
 num_classes, widths, blocks)`` (``nn.Module`` classes, graded as "functions" by name) and
 ``train_step(model, optimizer, x, labels) -> float`` (the five steps, cross-entropy).
 
 A module cannot cross the sandbox boundary: every check goes through a probe
-(:mod:`autograder.probes`), which builds the student's class from plain arguments on the
+(:mod:`tpworker.probes`), which builds the student's class from plain arguments on the
 student's side and answers plain data (outputs, parameter names and shapes, the parameters a
 backward left without gradient, the state a training step left). Everything is judged here,
 against the reference built in this process.
@@ -26,12 +26,12 @@ import torch
 import torch.nn.functional as F
 from hypothesis import strategies as st
 
-from autograder.check import Assignment, Check, Context
-from autograder.compare import Mismatch
-from autograder.probes import make_optimizer, tiny_model
+from autograder.checks.spec import Assignment, Check, Context
+from tpcheck.compare import Mismatch
+from tpworker.probes import make_optimizer, tiny_model
 from autograder.submission import StudentRaised
-from autograder.threshold import Threshold
-from reference import tp4 as ref
+from autograder.checks.spec import Threshold
+from reference import tp4_cnn as ref
 
 PROBE_SECONDS = 20.0
 SEEDS = st.integers(0, 2**16 - 1)

@@ -2,7 +2,7 @@
 
 A module cannot cross the sandbox boundary, so the grader sends plain arguments and the probe
 builds the student's class on the student's side, runs it, and answers with tensors, numbers,
-strings and lists (:mod:`autograder.wire`); the grader judges everything
+strings and lists (:mod:`tpworker.wire`); the grader judges everything
 (:mod:`autograder.checks.tp4_cnn`). Runs inside the sandbox worker (mounted with it; torch only,
 no relative import of the grader) and in-process for trusted code.
 

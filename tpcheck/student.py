@@ -41,7 +41,7 @@ from . import bank as banks
 from .compare import Mismatch, compare_outputs, describe, flatten
 from .forbidden import NO_AUTOGRAD_NO_NN, scan_source
 from .gradcheck import REL_TOLERANCE, numerical_gradients, relative_errors
-from .submission import OPTIMIZERS, Optimizer, Trainable, realize, realize_args
+from .boundary import OPTIMIZERS, Optimizer, Trainable, realize, realize_args
 
 BANK_FILE = "examples.npz"
 
@@ -121,7 +121,7 @@ def check(name: str, namespace: dict[str, Any] | None = None, *, bank: str | Pat
     :class:`NotImplementedYet` while the function is a stub, so that the cell fails as nbgrader
     expects; in Jupyter either shows as its message alone. Returns nothing: under ``nbgrader
     autograde`` (``$NBGRADER_EXECUTION``) it only prints, and the hidden line that follows it
-    in the cell gives the cell its points (:mod:`autograder.hidden`). ``"*"`` checks the whole
+    in the cell gives the cell its points (:mod:`autograder.course.hidden`). ``"*"`` checks the whole
     notebook's functions for APIs the part forbids; ``"train"``, whether the functions the graded
     training run uses are ready.
     """

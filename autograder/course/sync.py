@@ -11,22 +11,16 @@ agreement (same AST); :func:`sync` rewrites the cells from the reference after i
 from __future__ import annotations
 
 import ast
-import importlib
 import inspect
 import textwrap
 from pathlib import Path
 
 import nbformat
 
-REFERENCE_MODULES = {
-    "tp1_perceptron": "reference.perceptron",
-    "tp2_shallow": "reference.shallow",
-    "tp3_deep": "reference.deep",
-    "tp4_cnn": "reference.tp4",
-}
+from autograder import registry
+
 PREFIX = "solution_"  # a solution region: the body is the student's to write
 GIVEN = "given_"  # provided code (locked), the reference's source verbatim
-ROOT_COURSE = Path(__file__).resolve().parents[1] / "assignments"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
 
@@ -87,7 +81,7 @@ def problems(course: Path) -> list[str]:
     """Every solution cell that differs from its reference function (or names none)."""
     found = []
     for assignment, path in notebooks(course).items():
-        module = importlib.import_module(REFERENCE_MODULES[assignment])
+        module = registry.get(assignment).reference()
         for cell, name, _ in _solution_cells(nbformat.read(str(path), as_version=4)):
             obj = getattr(module, name, None)
             if obj is None:
@@ -105,7 +99,7 @@ def sync(course: Path) -> list[Path]:
     """Rewrite every solution cell from the reference; returns the notebooks changed."""
     changed = []
     for assignment, path in notebooks(course).items():
-        module = importlib.import_module(REFERENCE_MODULES[assignment])
+        module = registry.get(assignment).reference()
         nb = nbformat.read(str(path), as_version=4)
         dirty = False
         for cell, name, solution in _solution_cells(nb):

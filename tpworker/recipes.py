@@ -4,7 +4,7 @@ A recipe trains one assignment's model with the functions the notebook defines, 
 the grader fixes (epochs, batch size, η, seed), from initial parameters the grader sends, and
 returns the test-set **predictions** after every epoch and the mean training loss of each
 epoch. It never sees the test labels: the grader computes accuracy, the learning curve and the
-confusion matrix itself (:mod:`autograder.threshold`).
+confusion matrix itself (:mod:`autograder.stages.threshold`).
 
 Runs inside the sandbox worker (mounted there with it; torch only, no relative import of the
 grader), and in-process for trusted code (the reference, nbgrader's hidden cells). Nothing it

@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load as _load_tensors
 from safetensors.torch import save as _save_tensors
 
-from .submission import Optimizer, Struct, Trainable
+from tpcheck.boundary import Optimizer, Struct, Trainable
 
 MAX_ARRAYS = 10_000
 PLAIN_DTYPES = frozenset({torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from autograder import registry
 from autograder import checks
-from autograder.check import WHOLE_SUBMISSION, Assignment, run_assignment
+from autograder.checks.spec import WHOLE_SUBMISSION, Assignment
+from autograder.stages.run_checks import run_assignment
 from autograder.results import NOT_IMPLEMENTED, CheckResult
 from autograder.submission import InProcess
 
-REFERENCE_MODULES = {
-    "tp1_perceptron": "reference.perceptron",
-    "tp2_shallow": "reference.shallow",
-    "tp3_deep": "reference.deep",
-    "tp4_cnn": "reference.tp4",
-}
 
 
 @dataclass(frozen=True)
@@ -42,12 +38,10 @@ def stub_namespace(assignment: Assignment) -> dict:
 
 
 def validate(names: list[str] | None = None, profile: str = "grading") -> tuple[list[CheckResult], list[Problem]]:
-    import importlib
-
     results, problems = [], []
-    for name in names or list(checks.MODULES):
+    for name in names or list(registry.NAMES):
         assignment = checks.load(name)
-        reference = InProcess(importlib.import_module(REFERENCE_MODULES[name]))
+        reference = InProcess(registry.get(name).reference())
         for r in run_assignment(assignment, reference, profile):
             results.append(r)
             if not r.passed:

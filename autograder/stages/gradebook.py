@@ -5,7 +5,7 @@ has run there) knows each assignment's notebooks and grade cells. For every grad
 this writes, per test cell ``test_<function>`` (``test_api`` for the whole-submission checks,
 ``test_train`` for the threshold run), the points ``autograder grade`` gave that function's
 checks as the cell's automatic score, the same points plain ``nbgrader autograde`` would give
-(see :mod:`autograder.hidden`). Manually graded cells (the written answers) are left for
+(see :mod:`autograder.course.hidden`). Manually graded cells (the written answers) are left for
 formgrader; students are created when missing. ``nbgrader export`` and formgrader then see the
 scores.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from autograder.check import WHOLE_SUBMISSION
+from autograder.checks.spec import WHOLE_SUBMISSION
 
 if TYPE_CHECKING:
     from autograder.grade import Graded

@@ -7,12 +7,12 @@ The network (:class:`CNN`), for images of shape (C_in, S, S), with one stage per
                                                                     (N, c_i, S/2^i, S/2^i)
     flatten → dense (hidden) → ReLU → dense (C)                     (N, C) logits
 
-The two dense layers are Part 3's :class:`reference.deep.MLP`. On MNIST (1×28×28): two stages of
+The two dense layers are Part 3's :class:`reference.tp3_deep.MLP`. On MNIST (1×28×28): two stages of
 16 and 32 channels, no BatchNorm. On CIFAR-10 (3×32×32): three stages of 128, 256 and 512
 channels with BatchNorm, the layout of the plain backbone of Page's ResNet-9.
 
 :func:`fit` is the training loop every convolutional model of the course reuses (the ResNets of
-:mod:`reference.resnet` and :mod:`reference.fast` included); :class:`Recipe` holds its
+:mod:`reference.cifar.resnet` and :mod:`reference.cifar.fast` included); :class:`Recipe` holds its
 hyper-parameters, and each model's ``Hyper`` extends it with the model's own. In order:
 
 - both splits stay on the device as one tensor each, uint8 images staying uint8 (150 MB for
@@ -47,9 +47,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from reference import data as datasets
-from reference.deep import MLP
+from tpcheck import data as datasets
+from reference.tp3_deep import MLP
 from reference.training import History, accuracy, seed_everything
+
+PART = "cnn"  # its name for `python -m reference train`
 
 # The CLI loads the images as uint8 for this module's train(): fit scales them on the device.
 RAW_IMAGES = True

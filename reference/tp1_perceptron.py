@@ -32,8 +32,10 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from reference import data as datasets
+from tpcheck import data as datasets
 from reference.training import History, accuracy, batches
+
+PART = "perceptron"  # its name for `python -m reference train`
 
 Params = dict[str, Tensor]  # {"W": (D, C), "b": (C,)}
 

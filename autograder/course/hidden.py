@@ -2,7 +2,7 @@
 
     check("forward")                      # visible: the students' checks
     ### BEGIN HIDDEN TESTS
-    from autograder.hidden import grade; grade("tp1_perceptron", "forward", globals())
+    from autograder.course.hidden import grade; grade("tp1_perceptron", "forward", globals())
     ### END HIDDEN TESTS
 
 Runs the assignment's hidden checks of one function against the functions the notebook
@@ -11,7 +11,7 @@ in the same process; the project's ``autograder grade`` is the sandboxed path), 
 failed check, and **returns the points earned** as the cell's value, which nbgrader reads as
 partial credit: each test cell gets exactly what ``autograder grade`` gives the checks of that
 function. (Under ``nbgrader autograde`` the visible ``check`` above reports without raising,
-see :func:`autograder.student.check`, so that it is this value that counts.) Never shipped to
+see :func:`tpcheck.student.check`, so that it is this value that counts.) Never shipped to
 students.
 """
 
@@ -23,8 +23,9 @@ import os
 import warnings
 from typing import Any
 
-from autograder import checks, threshold
-from autograder.check import run_check
+from autograder import checks
+from autograder.stages import threshold
+from autograder.stages.run_checks import run_check
 from autograder.results import DEFERRED, CheckResult
 from autograder.submission import InProcess
 

@@ -3,7 +3,7 @@
 For an assignment with a :class:`Threshold`, the grader loads the dataset, draws the initial
 parameters with the reference's initialisation, and sends the training images and labels, the
 test **images** (never their labels) and a fixed budget to the submission, which trains with
-its own functions (:mod:`autograder.recipes`) and returns test predictions after every epoch.
+its own functions (:mod:`tpworker.recipes`) and returns test predictions after every epoch.
 The grader checks their type, shape and range, computes the accuracy after each epoch, the
 confusion matrix of the last one, and compares the final accuracy with the assignment's
 minimum for that dataset. Nothing the student's code prints is read.
@@ -25,34 +25,11 @@ from typing import Any, Callable
 import torch
 
 from autograder.results import DEFERRED, FAILED, NOT_IMPLEMENTED, PASSED, CheckResult
+from autograder.checks.spec import Threshold
 from autograder.submission import StudentRaised
 
 DEFAULT_DATASET = "mnist-sample"
 FUNCTION = "train"  # the ``function`` of a threshold's CheckResult; its check id is <assignment>.train.threshold
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """An assignment's accuracy goal: what trains, for how long, and how well it must do.
-
-    ``budgets`` and ``minimum`` are keyed by dataset name; the budget is a dict of plain values
-    the recipe reads (epochs, batch_size, lr, seed, …). ``init(D, C, budget)`` (trusted code,
-    the reference's initialisation) gives the initial parameters. ``uses`` are the graded
-    functions the run calls: all their checks must pass for the run to earn its points.
-    ``device`` "cuda" means the run needs a GPU: without one it is deferred, not failed.
-    """
-
-    recipe: str
-    title: str
-    uses: tuple[str, ...]
-    budgets: dict[str, dict[str, Any]]
-    minimum: dict[str, float]
-    init: Callable[[int, int, dict[str, Any]], dict[str, torch.Tensor]]
-    points: float = 2.0
-    seconds: float = 120.0  # wall clock of the run in the sandbox
-    device: str = "cpu"
-    hidden: bool = True
-    notes: dict[str, str] = field(default_factory=dict)  # dataset → where the minimum comes from
 
 
 @dataclass(frozen=True)
@@ -69,8 +46,8 @@ class Data:
 
 @functools.lru_cache(maxsize=2)
 def load(dataset: str, root: str | None = None) -> Data:
-    """The dataset once per grading process (reference.data's loader: real files, offline)."""
-    from reference import data as datasets
+    """The dataset once per grading process (tpcheck.data's loader: real files, offline)."""
+    from tpcheck import data as datasets
 
     ds = datasets.load(dataset, root, seed=0, raw=True)  # uint8 images
     flat = lambda images: images.reshape(len(images), -1).contiguous()  # noqa: E731

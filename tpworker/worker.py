@@ -1,6 +1,6 @@
 """The sandbox worker: runs a student's code and answers calls, one process per submission.
 
-Started by :mod:`autograder.sandbox` inside bubblewrap as ``python -m tpworker.worker`` with this
+Started by :mod:`autograder.stages.sandbox` inside bubblewrap as ``python -m tpworker.worker`` with this
 file, ``wire.py``, ``submission.py``, ``forbidden.py``, ``recipes.py`` and ``probes.py`` mounted read-only as the package
 ``tpworker`` (torch and numpy are its only other imports). Requests arrive on one inherited pipe and
 answers leave on another (their numbers in ``$TP_FDS``), each an 8-byte length then a :mod:`wire` message; the student's own prints go to
@@ -11,48 +11,26 @@ re-checks every answer.
 from __future__ import annotations
 
 import os
-import struct
 import sys
 import traceback
 
 import torch
 
-from .forbidden import CallRecorder, Policy
+from tpcheck.boundary import realize_args
+from tpcheck.forbidden import CallRecorder, Policy
+
 from .probes import PROBES
 from .recipes import RECIPES
-from .submission import realize_args
-from .wire import dumps, loads
+from .framing import read_blocking, read_message, write_message
 
 REQUESTS, ANSWERS = (int(fd) for fd in os.environ.get("TP_FDS", "3,4").split(","))
 
 
-def read_message(fd: int) -> dict | None:
-    header = _read_exactly(fd, 8)
-    if header is None:
+def read_request(fd: int) -> dict | None:
+    try:
+        return read_message(read_blocking(fd))
+    except EOFError:
         return None
-    (length,) = struct.unpack(">Q", header)
-    payload = _read_exactly(fd, length)
-    return None if payload is None else loads(payload)
-
-
-def write_message(fd: int, message: dict) -> None:
-    payload = dumps(message)
-    data = struct.pack(">Q", len(payload)) + payload
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _read_exactly(fd: int, n: int) -> bytes | None:
-    chunks, remaining = [], n
-    while remaining:
-        chunk = os.read(fd, min(remaining, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
 
 
 def _error(e: BaseException) -> dict:
@@ -63,7 +41,7 @@ def _error(e: BaseException) -> dict:
 
 def main() -> int:
     torch.set_num_threads(int(os.environ.get("TP_THREADS", "1")))
-    load = read_message(REQUESTS)
+    load = read_request(REQUESTS)
     if load is None or load.get("op") != "load":
         return 2
     namespace: dict = {"__name__": "__submission__"}
@@ -77,7 +55,7 @@ def main() -> int:
         write_message(ANSWERS, _error(e))
         return 0
     while True:
-        request = read_message(REQUESTS)
+        request = read_request(REQUESTS)
         if request is None or request.get("op") == "exit":
             return 0
         op = request.get("op")

@@ -39,8 +39,10 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from reference import data as datasets
+from tpcheck import data as datasets
 from reference.training import History, accuracy, batches
+
+PART = "shallow"  # its name for `python -m reference train`
 
 Params = dict[str, Tensor]  # {"W1": (D, H), "b1": (H,), "W2": (H, C), "b2": (C,)}
 Grads = dict[str, Tensor]  # same keys and shapes as Params

@@ -1,0 +1,58 @@
+"""The framing of the sandbox's pipes, written once for both ends: a message is an 8-byte
+big-endian length, then that many bytes of :mod:`tpworker.wire` payload.
+
+The worker reads its requests with :func:`read_blocking`; the grader reads answers through its
+own deadline-aware reader (``read(n)`` giving exactly ``n`` bytes), both via :func:`read_message`,
+which refuses a frame longer than ``max_bytes`` before reading it.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import Any, Callable
+
+from .wire import dumps, loads
+
+HEADER = struct.Struct(">Q")
+MAX_BYTES = 512 << 20  # an answer larger than this is refused before it is read
+
+
+def frame(message: dict[str, Any]) -> bytes:
+    """A message as the bytes to write on a pipe."""
+    payload = dumps(message)
+    return HEADER.pack(len(payload)) + payload
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def write_message(fd: int, message: dict[str, Any]) -> None:
+    write_all(fd, frame(message))
+
+
+def read_message(read: Callable[[int], bytes], max_bytes: int = MAX_BYTES) -> dict[str, Any]:
+    """One message through ``read(n)`` (exactly ``n`` bytes, or EOFError/TimeoutError)."""
+    (length,) = HEADER.unpack(read(HEADER.size))
+    if length > max_bytes:
+        raise ValueError(f"message of {length} bytes, more than the {max_bytes} allowed")
+    return loads(read(length))
+
+
+def read_blocking(fd: int) -> Callable[[int], bytes]:
+    """``read(n)`` on a blocking file descriptor; EOFError when the other side closed it."""
+
+    def read(n: int) -> bytes:
+        chunks, remaining = [], n
+        while remaining:
+            chunk = os.read(fd, min(remaining, 1 << 20))
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    return read
