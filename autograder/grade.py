@@ -1,70 +1,38 @@
 """``python -m autograder grade``: a whole class, each submission in its own sandbox.
 
-The chain for one submission: find the notebook → extract (:mod:`autograder.stages.extract`) → start a
-sandbox worker (:mod:`autograder.stages.sandbox`) → run the assignment's checks through it
-(:mod:`autograder.check`) → write its results atomically. A stage that fails records why, and
-the class goes on. Finished submissions are skipped on the next run unless ``force``; the
-gradebook (``grades.csv``) is written from every result file at the end, sorted, so the same
-inputs give a byte-identical file.
+Grading is the ordered list of stages of ../shared/DESIGN.md, one module each in
+:mod:`autograder.stages`, each taking and returning data:
+
+1. ``find`` — the class's submissions in nbgrader's ``submitted/<student>/<assignment>/`` layout;
+2. ``extract`` — the notebook read as JSON, the graded definitions kept (``ast``), nothing run;
+3. ``sandbox`` — a bubblewrap worker loaded with that code (or none for an untouched template);
+4. ``run_checks`` — the assignment's checks (:mod:`autograder.checks`) through the worker;
+5. ``threshold`` — the training run with the student's functions, accuracy computed here;
+6. ``store`` — the submission's result files, written atomically (a killed run resumes);
+7. ``gradebook`` — ``grades.csv`` (and the nbgrader database) from every stored result;
+8. report — the feedback pages and the class report (:mod:`autograder.report`).
+
+Stages 2–5 are :func:`grade_one`, which never raises for anything a submission did: a stage that
+fails records why, and the class goes on. :func:`grade_class` runs the whole list.
 """
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import io
-import json
-import math
 import multiprocessing
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
-from autograder import registry
-from autograder import checks, report
+from autograder import checks, registry, report
+from autograder.results import FAILED, CheckResult, Graded
 from autograder.stages import threshold
-from autograder.stages.run_checks import run_assignment
 from autograder.stages.extract import ExtractError, extract, read_notebook
-from autograder.results import ERROR, FAILED, CheckResult
-from autograder.submission import StudentRaised, function_source
-
-RESULT_FILE = "grading.json"  # ours, complete; results.json is Gradescope's format
-
-
-@dataclass
-class Graded:
-    student: str
-    assignment: str
-    results: list[CheckResult]
-    max_score: float
-    error: str = ""  # why the submission could not be graded at all (then every check failed)
-    notes: list[str] = field(default_factory=list)  # skipped cells, missing functions, timeouts
-    output: str = ""  # what the student's code printed (capped), never parsed
-    seconds: float = 0.0
-
-    @property
-    def score(self) -> float:
-        return sum(r.points for r in self.results)
-
-
-def find_submissions(submitted: Path, assignment: str) -> list[tuple[str, Path | None]]:
-    """(student, notebook) pairs from nbgrader's ``submitted/<student>/<assignment>/`` layout;
-    ``submitted`` may also be a course root holding ``submitted/``. A student folder without a
-    notebook gives ``None`` (graded as "no notebook submitted")."""
-    if (submitted / "submitted").is_dir():
-        submitted = submitted / "submitted"
-    pairs = []
-    for student_dir in sorted(p for p in submitted.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        folder = student_dir / assignment
-        if not folder.is_dir():
-            continue
-        notebooks = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
-        preferred = [p for p in notebooks if p.stem == assignment]
-        pairs.append((student_dir.name, (preferred or notebooks or [None])[0]))
-    return pairs
+from autograder.stages.find import find_submissions
+from autograder.stages.gradebook import gradebook_csv
+from autograder.stages.run_checks import run_assignment
+from autograder.stages.sandbox import Limits, Sandbox, training_limits
+from autograder.stages.store import RESULT_FILE, atomic_write, load_results, write_results
+from autograder.submission import Unfilled
 
 
 def grade_one(student: str, notebook: Path | None, assignment_name: str, *, profile: str = "grading",
@@ -72,8 +40,6 @@ def grade_one(student: str, notebook: Path | None, assignment_name: str, *, prof
               data_root: str | None = None, device: str = "cpu") -> Graded:
     """Grade one submission: its checks, then its training run against the accuracy threshold
     on ``dataset``; never raises for anything the submission did."""
-    from autograder.stages.sandbox import Limits, Sandbox
-
     start = time.perf_counter()
     assignment = checks.load(assignment_name)
     graded = Graded(student, assignment_name, [], assignment.max_points)
@@ -137,110 +103,6 @@ def grade_one(student: str, notebook: Path | None, assignment_name: str, *, prof
     return graded
 
 
-def training_limits(limits, spec: threshold.Threshold | None, device: str):
-    """The worker's limits for an assignment with a training run ``spec``: the run has its own
-    wall-clock budget, so the CPU-time limit must leave room for it, and only a GPU run
-    (tp4_cnn with ``--device cuda``) gets to see the GPU."""
-    if spec is None:
-        return limits
-    cpu = max(limits.cpu_seconds, math.ceil(limits.submission_seconds + spec.seconds))
-    return dataclasses.replace(limits, gpu=device == "cuda" and spec.device == "cuda", cpu_seconds=cpu)
-
-
-class Unfilled:
-    """The :class:`~autograder.submission.Submission` of a notebook whose graded functions are
-    all the template's stubs (:attr:`~autograder.stages.extract.Extracted.stubs`): every call raises
-    NotImplementedError, as the stub itself would, without running anything."""
-
-    def __init__(self, code: str, defined: list[str]):
-        self.code, self.defined = code, set(defined)
-
-    def has(self, name: str) -> bool:
-        return name in self.defined
-
-    def source(self, name: str | None = None) -> str | None:
-        return self.code if name is None else function_source(self.code, name)
-
-    def invoke(self, name: str, args: tuple[Any, ...], policy=None, kwargs=None) -> Any:
-        raise StudentRaised(name, "NotImplementedError", "")
-
-    def invoke_many(self, name: str, calls: list, policy=None) -> list:
-        if calls:
-            raise StudentRaised(name, "NotImplementedError", "")
-        return []
-
-    def train(self, recipe: str, data: dict[str, Any], budget: dict[str, Any], seconds: float) -> Any:
-        raise StudentRaised("train", "NotImplementedError", "")
-
-    def probe(self, name: str, data: dict[str, Any], seconds: float) -> Any:
-        raise StudentRaised(str(data.get("name") or name), "NotImplementedError", "")
-
-
-# --- files ----------------------------------------------------------------------------------------
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write via a temporary file and a rename: a killed run never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def gradescope(graded: Graded) -> dict[str, Any]:
-    """Gradescope's autograder results format."""
-    tests = []
-    for r in graded.results:
-        output = r.message
-        if r.counterexample is not None:
-            output += "\nminimal failing input: " + json.dumps(r.counterexample)
-        tests.append({"name": r.title, "number": r.check_id, "score": r.points, "max_score": r.max_points,
-                      "status": "passed" if r.passed else "failed", "output": output,
-                      "visibility": "after_published" if r.hidden else "visible"})
-    return {"score": graded.score, "output": graded.error or "; ".join(graded.notes), "tests": tests,
-            "visibility": "after_published"}
-
-
-def write_results(out: Path, graded: Graded) -> Path:
-    folder = out / graded.student / graded.assignment
-    data = {**asdict(graded), "results": [r.to_json() for r in graded.results], "score": graded.score}
-    atomic_write(folder / "results.json", json.dumps(gradescope(graded), indent=1, ensure_ascii=False))
-    report.write_feedback(out, graded)
-    atomic_write(folder / RESULT_FILE, json.dumps(data, indent=1, ensure_ascii=False))  # last: marks it done
-    return folder
-
-
-def load_results(out: Path, assignment: str) -> list[Graded]:
-    graded = []
-    for path in sorted(out.glob(f"*/{assignment}/{RESULT_FILE}")):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        results = [CheckResult(**r) for r in data.pop("results")]
-        data.pop("score", None)
-        graded.append(Graded(results=results, **data))
-    return graded
-
-
-def gradebook_csv(graded: list[Graded]) -> str:
-    """One row per student and assignment: student, assignment, score, max_score, one column
-    per check (its points). Sorted, no timings: the same results give the same bytes."""
-    check_ids = sorted({r.check_id for g in graded for r in g.results})
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", "assignment", "score", "max_score", *check_ids])
-    for g in sorted(graded, key=lambda g: (g.student, g.assignment)):
-        points = {r.check_id: r.points for r in g.results}
-        writer.writerow([g.student, g.assignment, _num(g.score), _num(g.max_score),
-                         *(_num(points[c]) if c in points else "" for c in check_ids)])
-    return buffer.getvalue()
-
-
-def _num(x: float) -> str:
-    return f"{x:g}"
-
-
-# --- the class ------------------------------------------------------------------------------------
-
-
 def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int = 1, force: bool = False,
                 profile: str = "grading", limits=None, unsafe: bool = False, progress: bool = True,
                 dataset: str = threshold.DEFAULT_DATASET, data_root: str | None = None,
@@ -270,7 +132,7 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
     bar = tqdm(total=len(todo), desc="grading", unit="submission", disable=not progress or not todo)
     if jobs <= 1:
         for student, notebook, assignment in todo:
-            write_results(out, grade_one(student, notebook, assignment, **kwargs))
+            write_results(out, grade_one(student, notebook, assignment, **kwargs), report.write_feedback)
             bar.update()
     else:
         # spawn, not fork: forking a process that already runs threads (torch's, the output
@@ -278,7 +140,7 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(grade_one, s, n, a, **kwargs) for s, n, a in todo]
             for future in as_completed(futures):
-                write_results(out, future.result())
+                write_results(out, future.result(), report.write_feedback)
                 bar.update()
     bar.close()
     everything = [g for a in assignments for g in load_results(out, a)]

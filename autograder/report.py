@@ -22,16 +22,15 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 from urllib.parse import quote
 
 from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup
 
-from autograder.results import DEFERRED, ERROR, FAILED, NOT_IMPLEMENTED, PASSED, CheckResult
+from autograder.results import DEFERRED, ERROR, FAILED, NOT_IMPLEMENTED, PASSED, CheckResult, Graded
+from autograder.stages.store import atomic_write
 
-if TYPE_CHECKING:  # grade.py imports this module's writers lazily; keep the cycle type-only
-    from autograder.grade import Graded
 
 FEEDBACK_FILE = "feedback.html"
 REPORT_FILE = "report.html"
@@ -848,8 +847,6 @@ def class_report_html(graded: list[Graded]) -> str:
 
 def write_feedback(out: Path, graded: Graded) -> Path:
     """``OUT/<student>/<assignment>/feedback.html``, written atomically."""
-    from autograder.grade import atomic_write
-
     path = out / graded.student / graded.assignment / FEEDBACK_FILE
     atomic_write(path, feedback_html(graded))
     return path
@@ -857,8 +854,6 @@ def write_feedback(out: Path, graded: Graded) -> Path:
 
 def write_class_report(out: Path, graded: list[Graded]) -> Path:
     """``OUT/report.html``, written atomically."""
-    from autograder.grade import atomic_write
-
     path = out / REPORT_FILE
     atomic_write(path, class_report_html(graded))
     return path

@@ -39,3 +39,19 @@ class CheckResult:
 def total(results: list[CheckResult]) -> tuple[float, float]:
     """(points earned, points possible) over results."""
     return sum(r.points for r in results), sum(r.max_points for r in results)
+
+
+@dataclass
+class Graded:
+    student: str
+    assignment: str
+    results: list[CheckResult]
+    max_score: float
+    error: str = ""  # why the submission could not be graded at all (then every check failed)
+    notes: list[str] = field(default_factory=list)  # skipped cells, missing functions, timeouts
+    output: str = ""  # what the student's code printed (capped), never parsed
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return sum(r.points for r in self.results)

@@ -139,3 +139,32 @@ def function_source(source: str, name: str) -> str | None:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name:
             found = ast.get_source_segment(source, node)
     return found
+
+
+class Unfilled:
+    """The :class:`~autograder.submission.Submission` of a notebook whose graded functions are
+    all the template's stubs (:attr:`~autograder.stages.extract.Extracted.stubs`): every call raises
+    NotImplementedError, as the stub itself would, without running anything."""
+
+    def __init__(self, code: str, defined: list[str]):
+        self.code, self.defined = code, set(defined)
+
+    def has(self, name: str) -> bool:
+        return name in self.defined
+
+    def source(self, name: str | None = None) -> str | None:
+        return self.code if name is None else function_source(self.code, name)
+
+    def invoke(self, name: str, args: tuple[Any, ...], policy=None, kwargs=None) -> Any:
+        raise StudentRaised(name, "NotImplementedError", "")
+
+    def invoke_many(self, name: str, calls: list, policy=None) -> list:
+        if calls:
+            raise StudentRaised(name, "NotImplementedError", "")
+        return []
+
+    def train(self, recipe: str, data: dict[str, Any], budget: dict[str, Any], seconds: float) -> Any:
+        raise StudentRaised("train", "NotImplementedError", "")
+
+    def probe(self, name: str, data: dict[str, Any], seconds: float) -> Any:
+        raise StudentRaised(str(data.get("name") or name), "NotImplementedError", "")

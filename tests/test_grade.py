@@ -11,7 +11,9 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder import checks
 from autograder.cli import main
-from autograder.grade import RESULT_FILE, find_submissions, grade_class
+from autograder.grade import grade_class
+from autograder.stages.find import find_submissions
+from autograder.stages.store import RESULT_FILE
 from autograder.stages.sandbox import Limits, bwrap_available
 from reference import tp1_perceptron as p1
 

@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from autograder.grade import Graded
+from autograder.results import Graded
 from autograder.report import (check_stats, class_report_html, clean_output, confusion_png, feedback_html,
                                learning_curve_png, message_kind, write_class_report, write_feedback)
 from autograder.results import DEFERRED, FAILED, NOT_IMPLEMENTED, PASSED, CheckResult

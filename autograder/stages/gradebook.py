@@ -12,20 +12,21 @@ scores.
 
 from __future__ import annotations
 
+import csv
+import io
+
 from collections import defaultdict
-from typing import TYPE_CHECKING
 
 from autograder.checks.spec import WHOLE_SUBMISSION
+from autograder.results import Graded
 
-if TYPE_CHECKING:
-    from autograder.grade import Graded
 
 
 class GradebookError(RuntimeError):
     """The gradebook lacks what a score needs (run nbgrader's generate_assignment first)."""
 
 
-def cell_points(graded: "Graded") -> dict[str, float]:
+def cell_points(graded: Graded) -> dict[str, float]:
     """Points per nbgrader test cell: ``test_<function>`` ← the checks of that function."""
     cells: dict[str, float] = defaultdict(float)
     for r in graded.results:
@@ -33,7 +34,7 @@ def cell_points(graded: "Graded") -> dict[str, float]:
     return dict(cells)
 
 
-def write_scores(db_url: str, graded: list["Graded"]) -> int:
+def write_scores(db_url: str, graded: list[Graded]) -> int:
     """Write every submission's cell scores into the gradebook at ``db_url``; returns how many
     submissions were written. Raises :class:`GradebookError` when an assignment or a cell is
     unknown there."""
@@ -64,3 +65,21 @@ def write_scores(db_url: str, graded: list["Graded"]) -> int:
             gb.db.commit()
             written += 1
     return written
+
+
+def gradebook_csv(graded: list[Graded]) -> str:
+    """One row per student and assignment: student, assignment, score, max_score, one column
+    per check (its points). Sorted, no timings: the same results give the same bytes."""
+    check_ids = sorted({r.check_id for g in graded for r in g.results})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["student", "assignment", "score", "max_score", *check_ids])
+    for g in sorted(graded, key=lambda g: (g.student, g.assignment)):
+        points = {r.check_id: r.points for r in g.results}
+        writer.writerow([g.student, g.assignment, _num(g.score), _num(g.max_score),
+                         *(_num(points[c]) if c in points else "" for c in check_ids)])
+    return buffer.getvalue()
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"

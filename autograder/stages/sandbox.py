@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import math
 import os
 import resource
 import select
@@ -43,8 +44,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tpcheck.forbidden import ANYTHING, Policy
+from autograder.checks.spec import Threshold
 from autograder.submission import Call, StudentRaised, function_source
+from tpcheck.forbidden import ANYTHING, Policy
 from tpworker import framing
 
 # Exactly what is mounted into the sandbox: the sandbox package and the students' package it imports
@@ -421,3 +423,13 @@ def _remove_cgroup(path: Path) -> None:
             return
         except OSError:
             time.sleep(0.05)
+
+
+def training_limits(limits, spec: Threshold | None, device: str):
+    """The worker's limits for an assignment with a training run ``spec``: the run has its own
+    wall-clock budget, so the CPU-time limit must leave room for it, and only a GPU run
+    (tp4_cnn with ``--device cuda``) gets to see the GPU."""
+    if spec is None:
+        return limits
+    cpu = max(limits.cpu_seconds, math.ceil(limits.submission_seconds + spec.seconds))
+    return dataclasses.replace(limits, gpu=device == "cuda" and spec.device == "cuda", cpu_seconds=cpu)
