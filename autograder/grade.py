@@ -30,7 +30,7 @@ from autograder.stages.extract import ExtractError, extract, read_notebook
 from autograder.stages.find import find_submissions
 from autograder.stages.gradebook import gradebook_csv
 from autograder.stages.run_checks import run_assignment
-from autograder.stages.sandbox import Limits, Sandbox, training_limits
+from autograder.stages import sandbox as sandboxes
 from autograder.stages.store import RESULT_FILE, atomic_write, load_results, write_results
 from autograder.submission import Unfilled
 
@@ -84,8 +84,8 @@ def grade_one(student: str, notebook: Path | None, assignment_name: str, *, prof
         graded.seconds = time.perf_counter() - start
         return stopped or graded
     try:
-        sandbox = Sandbox(extracted.code, limits=training_limits(limits or Limits(), assignment.threshold, device),
-                          unsafe=unsafe)
+        sandbox = sandboxes.Sandbox(extracted.code, unsafe=unsafe,
+                                    limits=sandboxes.training_limits(limits or sandboxes.Limits(), assignment.threshold, device))
     except Exception as e:  # noqa: BLE001 - the grader's fault, not the student's: say so
         return all_failed(f"the sandbox could not start ({type(e).__name__}: {e}); ask your instructor")
     with sandbox:

@@ -10,6 +10,34 @@ import torch
 
 from tpcheck import data
 
+TESTS = Path(__file__).resolve().parent
+ZONES = ("tpcheck", "tpworker", "reference", "autograder")
+PARTS = {"tp1": ("tp1", "perceptron"), "tp2": ("tp2", "shallow"), "tp3": ("tp3", "deep"),
+         "tp4": ("tp4", "cnn", "cifar", "resnet")}
+# modules whose tests start sandbox workers or run nbgrader / notebooks in kernels
+SANDBOX_MODULES = ("test_sandbox", "test_grade", "test_hostile_class", "test_examples", "test_tp4", "test_threshold")
+NBGRADER_MODULES = ("test_nbgrader", "test_release", "test_tp3_release")
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test by zone (its folder under tests/), by part (tp1 … tp4, from its module's
+    and its own name) and by what it needs (sandbox, nbgrader), so that `pytest -m tp2` or
+    `-m "not nbgrader"` selects without a list to keep up to date."""
+    for item in items:
+        path = Path(str(item.fspath)).resolve()
+        folders = path.relative_to(TESTS).parts[:-1] if path.is_relative_to(TESTS) else ()
+        for zone in ZONES:
+            if zone in folders:
+                item.add_marker(zone)
+        name = f"{path.stem} {item.name}".lower()
+        for part, words in PARTS.items():
+            if any(w in name for w in words):
+                item.add_marker(part)
+        if path.stem in SANDBOX_MODULES:
+            item.add_marker("sandbox")
+        if path.stem in NBGRADER_MODULES:
+            item.add_marker("nbgrader")
+
 
 @pytest.fixture(scope="session")
 def mnist_root() -> Path:
