@@ -1,0 +1,147 @@
+"""The instructor's class report, in English: ``OUT/report.html`` (template
+``templates/report.html.j2``). Per assignment: scores, the checks by failure rate with their most
+common message, who could not be graded, runtimes, and a row per submission linking to its
+feedback page."""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+from urllib.parse import quote
+
+from autograder.report.feedback import FEEDBACK_FILE, is_threshold
+from autograder.report.figures import Png, histogram_png
+from autograder.report.render import render
+from autograder.report.text import num, pct, to_float
+from autograder.results import DEFERRED, ERROR, FAILED, NOT_IMPLEMENTED, PASSED, CheckResult, Graded
+from autograder.stages.store import atomic_write
+
+REPORT_FILE = "report.html"
+SLOWEST = 5
+
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def message_kind(message: str) -> str:
+    """A failure message with its numbers blanked: the same mistake on different inputs (other
+    indices, other values) counts as one."""
+    return _NUMBER.sub("#", message.strip())
+
+
+@dataclass
+class CheckStats:
+    check_id: str
+    title: str
+    hidden: bool
+    graded: int  # submissions that could be graded and have this check
+    passed: int
+    failed: int
+    not_implemented: int
+    errors: int  # the check itself could not run: the grader's problem
+    deferred: int
+    message: str  # an instance of the most common failure message ("" when none failed)
+    message_count: int  # failures with that message (numbers ignored)
+
+    @property
+    def failure_rate(self) -> float:
+        return self.failed / self.graded if self.graded else 0.0
+
+    @property
+    def not_implemented_rate(self) -> float:
+        return self.not_implemented / self.graded if self.graded else 0.0
+
+
+def check_stats(graded: Iterable[Graded]) -> list[CheckStats]:
+    """Per check, over the submissions that could be graded (an ungradable one fails every check
+    for one reason, which says nothing about the checks): how many failed and with which message,
+    sorted by failure rate (status "failed": a wrong answer, not a missing one) descending, then
+    by not-implemented rate, then in the assignment's order."""
+    by_check: dict[str, list[CheckResult]] = {}
+    for g in graded:
+        if g.error:
+            continue
+        for r in g.results:
+            by_check.setdefault(r.check_id, []).append(r)
+    stats = []
+    for check_id, results in by_check.items():
+        status = Counter(r.status for r in results)
+        failures = [r.message for r in results if r.status == FAILED]
+        kinds = Counter(message_kind(m) for m in failures)
+        message, count = "", 0
+        if kinds:
+            kind, count = min(kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+            message = next(m for m in failures if message_kind(m) == kind)
+        first = results[0]
+        stats.append(CheckStats(check_id, first.title, first.hidden, len(results), status[PASSED], status[FAILED],
+                                status[NOT_IMPLEMENTED], status[ERROR], status[DEFERRED], message, count))
+    order = {s.check_id: i for i, s in enumerate(stats)}
+    return sorted(stats, key=lambda s: (-s.failure_rate, -s.not_implemented_rate, order[s.check_id]))
+
+
+@dataclass
+class AssignmentReport:
+    name: str
+    submissions: int
+    max_score: float
+    mean: float
+    median: float
+    histogram: Png
+    checks: list[CheckStats]
+    ungradable: list[tuple[str, str]]  # (student, reason)
+    noted: list[tuple[str, list[str]]]  # (student, notes): timeouts, crashes, skipped cells
+    runtime_median: float
+    runtime_max: float
+    runtime_total: float
+    slowest: list[tuple[str, float]]
+    threshold: dict[str, Any] | None  # reached, runs, median accuracy of the threshold checks
+    rows: list[dict[str, Any]]  # one per submission, by student
+
+
+def assignment_report(name: str, graded: list[Graded]) -> AssignmentReport:
+    scores = [g.score for g in graded]
+    max_score = max((g.max_score for g in graded), default=0.0)
+    seconds = [g.seconds for g in graded]
+    slowest = sorted(graded, key=lambda g: (-g.seconds, g.student))[:SLOWEST]
+    runs = [r for g in graded if not g.error for r in g.results if is_threshold(r) and r.status != DEFERRED]
+    threshold = None
+    if runs:
+        accuracies = [a for a in (to_float(r.details.get("accuracy")) for r in runs) if math.isfinite(a)]
+        threshold = {"runs": len(runs), "reached": sum(r.passed for r in runs),
+                     "median": pct(statistics.median(accuracies)) if accuracies else "—",
+                     "threshold": pct(runs[0].details.get("threshold"))}
+    rows = []
+    for g in sorted(graded, key=lambda g: g.student):
+        status = Counter(r.status for r in g.results)
+        rows.append({"student": g.student, "score": num(g.score), "max": num(g.max_score),
+                     "failed": status[FAILED], "todo": status[NOT_IMPLEMENTED], "deferred": status[DEFERRED],
+                     "seconds": f"{g.seconds:.1f}", "error": g.error,
+                     "href": f"{quote(g.student, safe='')}/{quote(g.assignment, safe='')}/{FEEDBACK_FILE}"})
+    return AssignmentReport(
+        name=name, submissions=len(graded), max_score=max_score,
+        mean=statistics.fmean(scores) if scores else 0.0, median=statistics.median(scores) if scores else 0.0,
+        histogram=histogram_png(scores, max_score), checks=check_stats(graded),
+        ungradable=[(g.student, g.error) for g in sorted(graded, key=lambda g: g.student) if g.error],
+        noted=[(g.student, g.notes) for g in sorted(graded, key=lambda g: g.student) if g.notes and not g.error],
+        runtime_median=statistics.median(seconds) if seconds else 0.0, runtime_max=max(seconds, default=0.0),
+        runtime_total=sum(seconds), slowest=[(g.student, g.seconds) for g in slowest], threshold=threshold, rows=rows)
+
+
+def class_report_html(graded: list[Graded]) -> str:
+    """The instructor's report over every submission of every assignment in ``graded``."""
+    by_assignment: dict[str, list[Graded]] = {}
+    for g in graded:
+        by_assignment.setdefault(g.assignment, []).append(g)
+    reports = [assignment_report(name, gs) for name, gs in sorted(by_assignment.items())]
+    return render("report.html.j2", reports=reports)
+
+
+def write_class_report(out: Path, graded: list[Graded]) -> Path:
+    """``OUT/report.html``, written atomically."""
+    path = out / REPORT_FILE
+    atomic_write(path, class_report_html(graded))
+    return path
