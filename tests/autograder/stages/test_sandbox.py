@@ -16,7 +16,7 @@ from reference import tp1_perceptron as p1
 
 pytestmark = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap cannot create namespaces here")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 HONEST = "import torch\n\n" + "\n\n".join(
     inspect.getsource(getattr(p1, f)).replace("Params", "dict") for f in ("forward", "update", "predict"))
 FAST = Limits(call_seconds=10, startup_seconds=60, submission_seconds=120)

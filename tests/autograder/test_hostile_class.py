@@ -64,7 +64,7 @@ def body(code: str) -> str:
 
 
 LABELS = os.path.join(datasets.default_root(), "MNIST", "raw", "t10k-labels-idx1-ubyte")
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # name → (notebook, the graded functions it breaks, a phrase its results must name)
 FIXTURES = {

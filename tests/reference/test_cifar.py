@@ -24,7 +24,7 @@ from reference.cifar import cnn, fast, resnet
 from tpcheck import data
 from reference.training import torch_threads
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PARTS = {"cnn": cnn, "resnet": resnet, "resnet-fast": fast}
 PROFILE = settings(profile("dev"), max_examples=10)
 

@@ -21,7 +21,7 @@ from autograder.results import DEFERRED, NOT_IMPLEMENTED
 from autograder.submission import InProcess
 from reference import tp4_cnn as tp4
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 A = "tp4_cnn"
 SOURCE = ROOT / "assignments" / "source" / A / f"{A}.ipynb"
 

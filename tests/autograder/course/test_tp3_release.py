@@ -21,7 +21,7 @@ from autograder import checks
 from autograder.submission import Optimizer, Trainable
 from reference import tp3_deep as p3
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 A = "tp3_deep"
 SOURCE = ROOT / "assignments" / "source" / A / f"{A}.ipynb"
 

@@ -26,7 +26,7 @@ from autograder.grade import grade_one
 from autograder.stages.gradebook import cell_points
 from autograder.stages.sandbox import Limits, bwrap_available
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples" / "submitted"
 ASSIGNMENTS = sorted(p.name for p in (ROOT / "assignments" / "source").iterdir()
                      if (EXAMPLES / "correct" / p.name).is_dir() and p.name in registry.NAMES)

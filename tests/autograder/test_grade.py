@@ -141,7 +141,7 @@ def test_an_untouched_template_is_graded_without_a_worker_as_with_one(assignment
     from autograder import grade
     from autograder.stages import sandbox
 
-    notebook = Path(__file__).resolve().parents[1] / "student_template" / assignment / f"{assignment}.ipynb"
+    notebook = Path(__file__).resolve().parents[2] / "student_template" / assignment / f"{assignment}.ipynb"
     started = []
 
     class Counted(sandbox.Sandbox):

@@ -15,7 +15,7 @@ import pytest
 from autograder import registry
 from autograder.course import release, sync as sources
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 RELEASED = sorted(p.parent.name for p in (ROOT / "student_template").glob("*/*.ipynb"))
 
 

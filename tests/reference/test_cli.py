@@ -13,7 +13,7 @@ from realformats import write_mnist_like
 from reference import cli
 from tpcheck import data
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

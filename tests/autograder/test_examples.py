@@ -12,7 +12,7 @@ from autograder import checks
 from autograder.grade import grade_class
 from autograder.stages.sandbox import Limits, bwrap_available
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "submitted"
 ASSIGNMENTS = sorted(p.name for p in (EXAMPLES / "correct").iterdir())
 
