@@ -61,6 +61,7 @@ def grade_one(student: str, notebook: Path | None, assignment_name: str, *, prof
         extracted = extract(read_notebook(notebook), assignment.functions, other_assignments=others)
     except ExtractError as e:
         return all_failed(str(e))
+    graded.flags = [f.to_json() for f in extracted.flags]
     graded.notes += [f"skipped {c}" for c in extracted.skipped_cells]
     if extracted.missing:
         graded.notes.append(f"not defined in the notebook: {', '.join(extracted.missing)}")

@@ -51,6 +51,9 @@ class Graded:
     notes: list[str] = field(default_factory=list)  # skipped cells, missing functions, timeouts
     output: str = ""  # what the student's code printed (capped), never parsed
     seconds: float = 0.0
+    # integrity flags (autograder.stages.integrity): code that reaches past the API, for the
+    # instructor's report; never a penalty
+    flags: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def score(self) -> float:

@@ -93,6 +93,7 @@ class AssignmentReport:
     histogram: Png
     checks: list[CheckStats]
     ungradable: list[tuple[str, str]]  # (student, reason)
+    flagged: list[tuple[str, list[dict]]]  # (student, integrity flags): for the instructor to read, never a penalty
     noted: list[tuple[str, list[str]]]  # (student, notes): timeouts, crashes, skipped cells
     runtime_median: float
     runtime_max: float
@@ -126,6 +127,7 @@ def assignment_report(name: str, graded: list[Graded]) -> AssignmentReport:
         mean=statistics.fmean(scores) if scores else 0.0, median=statistics.median(scores) if scores else 0.0,
         histogram=histogram_png(scores, max_score), checks=check_stats(graded),
         ungradable=[(g.student, g.error) for g in sorted(graded, key=lambda g: g.student) if g.error],
+        flagged=[(g.student, g.flags) for g in sorted(graded, key=lambda g: g.student) if g.flags],
         noted=[(g.student, g.notes) for g in sorted(graded, key=lambda g: g.student) if g.notes and not g.error],
         runtime_median=statistics.median(seconds) if seconds else 0.0, runtime_max=max(seconds, default=0.0),
         runtime_total=sum(seconds), slowest=[(g.student, g.seconds) for g in slowest], threshold=threshold, rows=rows)

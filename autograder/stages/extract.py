@@ -17,6 +17,8 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.stages.integrity import MAX_FLAGS, Flag, scan
+
 
 class ExtractError(Exception):
     """The file cannot be graded at all; the message says why, for the student."""
@@ -31,6 +33,8 @@ class Extracted:
     # graded functions still the template's stub: a docstring at most, then
     # ``raise NotImplementedError(…)`` with constant arguments; no decorator, no call in defaults
     stubs: list[str] = field(default_factory=list)
+    # code that reaches past the assignment's API (autograder.stages.integrity): never a penalty
+    flags: list[Flag] = field(default_factory=list)
 
 
 KEPT = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -70,6 +74,7 @@ def extract(nb: nbformat.NotebookNode, functions: tuple[str, ...] = (), *,
     order: list[str] = []
     imports: list[ast.stmt] = []
     skipped: list[str] = []
+    flags: dict[int, list[Flag]] = {}  # id(node) -> its flags, kept for the nodes that are kept
     for number, cell in enumerate(nb.cells, start=1):
         if cell.get("cell_type") != "code":
             continue
@@ -79,7 +84,9 @@ def extract(nb: nbformat.NotebookNode, functions: tuple[str, ...] = (), *,
         except SyntaxError as e:
             skipped.append(f"cell {number}{_id(cell)}: {type(e).__name__} on its line {e.lineno}: {e.msg}")
             continue
+        lines = source.splitlines()
         for node in tree.body:
+            flags[id(node)] = scan(node, number, str(cell.get("id") or ""), lines)
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 imports.append(node)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -102,7 +109,8 @@ def extract(nb: nbformat.NotebookNode, functions: tuple[str, ...] = (), *,
     bound = set(order) | {(a.asname or a.name).split(".")[0] for node in imports for a in node.names}
     rebinds_it = bool(bound & {"NotImplementedError", "*"})  # a star import could bind anything
     stubs = [f for f in functions if f in defined and not rebinds_it and _is_stub(kept[f])]
-    return Extracted(ast.unparse(module), defined, skipped, missing, stubs)
+    flagged = [f for node in [*_unique(imports), *(kept[name] for name in order)] for f in flags.get(id(node), ())]
+    return Extracted(ast.unparse(module), defined, skipped, missing, stubs, sorted(flagged, key=lambda f: (f.cell, f.line))[:MAX_FLAGS])
 
 
 def _keep(kept: dict, order: list, name: str, node: ast.stmt) -> None:
