@@ -118,7 +118,7 @@ class Hyper(Recipe):
 #   0.60 / 0.60 with lr 0.4 / 0.2 / 0.1 / 0.05 (AdamW at 3e-3: 0.62), hence 0.1.
 CIFAR10 = Hyper(
     channels=(128, 256, 512), hidden=256, batch_norm=True,
-    epochs=18, batch_size=512, lr=0.1, optimizer="sgd", momentum=0.9, weight_decay=5e-4,
+    epochs=18, batch_size=512, lr=0.1, optimizer="nesterov", momentum=0.9, weight_decay=5e-4,
     pct_start=0.2, div_factor=8.0, final_div_factor=1e3, anneal="linear", cycle_momentum=False,
     label_smoothing=0.2, normalize=True, shift=4, pad_mode="reflect", flip="random", cutout=8,
     drop_last=True, tta=1,

@@ -36,13 +36,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from tpcheck import data as datasets
+from tpcheck import data as datasets, optim
 from reference.training import History, accuracy
 
 
 # --- the recipe --------------------------------------------------------------------------------
 
-OPTIMIZERS = ("adamw", "sgd")
+OPTIMIZERS = tuple(optim.OPTIMIZERS)  # the course's names (tpcheck.optim)
 FLIPS = ("none", "random", "alternate")
 PAD_MODES = ("constant", "reflect")
 
@@ -56,8 +56,8 @@ class Recipe:
     batch_size: int = 128
     lr: float = 1e-3  # peak learning rate of the one-cycle schedule
     seed: int = 0
-    optimizer: str = "adamw"  # "adamw" (decoupled weight decay) or "sgd" (Nesterov momentum, L2)
-    momentum: float = 0.9  # SGD only
+    optimizer: str = "adamw"  # a name of tpcheck.optim: "adamw" (decoupled weight decay), "nesterov" (L2), …
+    momentum: float = 0.9  # the SGD family only (tpcheck.optim.WITH_MOMENTUM)
     weight_decay: float = 0.0
     norm_lr_scale: float = 1.0  # BatchNorm parameters: lr × this, weight_decay ÷ this (same decay)
     pct_start: float = 0.3  # one-cycle: fraction of the steps spent rising to lr
@@ -84,7 +84,7 @@ class Recipe:
 def check_recipe(hp: Recipe) -> None:
     """Raise ValueError naming the first field of ``hp`` outside its allowed values."""
     for name, value, allowed in (("optimizer", hp.optimizer, OPTIMIZERS), ("flip", hp.flip, FLIPS),
-                                 ("pad_mode", hp.pad_mode, PAD_MODES), ("anneal", hp.anneal, ("cos", "linear")),
+                                 ("pad_mode", hp.pad_mode, PAD_MODES), ("anneal", hp.anneal, optim.ANNEALS),
                                  ("tta", hp.tta, (0, 1, 2))):
         if value not in allowed:
             raise ValueError(f"{name}={value!r}: choose one of {', '.join(map(str, allowed))}")
@@ -248,27 +248,27 @@ NORM_LAYERS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
 def make_optimizer(model: nn.Module, hp: Recipe) -> torch.optim.Optimizer:
-    """AdamW or Nesterov SGD over the trainable parameters of ``model``, in up to two groups:
-    BatchNorm parameters (lr × norm_lr_scale, weight_decay ÷ norm_lr_scale, so the weight decay
-    per step, lr × weight_decay, is the same for both) and all the others."""
+    """The optimizer ``hp.optimizer`` (:func:`tpcheck.optim.make_optimizer`; the SGD family with
+    ``hp.momentum``) over the trainable parameters of ``model``, in up to two groups: BatchNorm
+    parameters (lr × norm_lr_scale, weight_decay ÷ norm_lr_scale, so the weight decay per step,
+    lr × weight_decay, is the same for both) and all the others."""
     norm = {id(p) for m in model.modules() if isinstance(m, NORM_LAYERS) for p in m.parameters()}
     trainable = [p for p in model.parameters() if p.requires_grad]
     s = hp.norm_lr_scale
     groups = [dict(params=[p for p in trainable if id(p) not in norm], lr=hp.lr, weight_decay=hp.weight_decay),
               dict(params=[p for p in trainable if id(p) in norm], lr=hp.lr * s, weight_decay=hp.weight_decay / s)]
     groups = [g for g in groups if g["params"]]
-    if hp.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum, nesterov=True)
-    return torch.optim.AdamW(groups, lr=hp.lr)
+    kw = {"momentum": hp.momentum} if hp.optimizer in optim.WITH_MOMENTUM else {}
+    return optim.make_optimizer(groups, hp.optimizer, hp.lr, **kw)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, hp: Recipe, total_steps: int):
-    """The one-cycle schedule: each group's lr rises from lr/div_factor to its peak over pct_start
-    of ``total_steps``, then falls to lr/(div_factor·final_div_factor)."""
-    return torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total_steps,
-        pct_start=hp.pct_start, anneal_strategy=hp.anneal, cycle_momentum=hp.cycle_momentum,
-        div_factor=hp.div_factor, final_div_factor=hp.final_div_factor)
+def make_scheduler(optimizer: torch.optim.Optimizer, hp: Recipe, total_steps: int) -> optim.Scheduler:
+    """The one-cycle schedule (:class:`tpcheck.optim.Scheduler`): each group's lr rises from
+    lr/div_factor to its peak over pct_start of ``total_steps``, then falls to
+    lr/(div_factor·final_div_factor)."""
+    return optim.Scheduler(optimizer, total_steps, "onecycle", pct_start=hp.pct_start, anneal=hp.anneal,
+                           cycle_momentum=hp.cycle_momentum, div_factor=hp.div_factor,
+                           final_div_factor=hp.final_div_factor)
 
 
 class Lookahead:

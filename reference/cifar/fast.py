@@ -152,7 +152,7 @@ class Hyper(Recipe):
     epochs: int = 10
     batch_size: int = 1024
     lr: float = 1.5
-    optimizer: str = "sgd"
+    optimizer: str = "nesterov"
     momentum: float = 0.85
     weight_decay: float = 0.0153 / 11.5
     norm_lr_scale: float = 64.0

@@ -130,7 +130,7 @@ class Hyper(Recipe):
     epochs: int = 26
     batch_size: int = 512
     lr: float = 0.2
-    optimizer: str = "sgd"
+    optimizer: str = "nesterov"
     momentum: float = 0.9
     weight_decay: float = 5e-4
     pct_start: float = 0.2
