@@ -8,6 +8,8 @@ Shapes, stated once and used in every docstring and shape comment:
     C  classes (10)
 
 Parts: :mod:`reference.tp1_perceptron` (Part 1), :mod:`reference.tp2_shallow` (Part 2),
-:mod:`reference.tp3_deep` (Part 3), :mod:`reference.cifar.cnn` (Part 4). Data: :mod:`tpcheck.data`.
-Training helpers shared by the parts: :mod:`reference.training`. CLI: ``python -m reference``.
+:mod:`reference.tp3_deep` (Part 3), :mod:`reference.tp4_cnn` and :mod:`reference.cifar.cnn`
+(Part 4; the ResNets in :mod:`reference.cifar.resnet` and :mod:`reference.cifar.fast`, all trained
+by the GPU engine :mod:`reference.cifar.engine`). Data: :mod:`tpcheck.data`. Training helpers
+shared by the parts: :mod:`reference.training`. CLI: ``python -m reference``.
 """

@@ -32,14 +32,14 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from tpcheck import data as datasets
+from tpcheck import data as datasets, optim
 from reference.training import History, accuracy, batches
 
 PART = "perceptron"  # its name for `python -m reference train`
 
 Params = dict[str, Tensor]  # {"W": (D, C), "b": (C,)}
 
-SCHEDULES = ("constant", "linear", "cosine")
+SCHEDULES = ("constant", "linear", "cosine")  # those of tpcheck.optim.SCHEDULES this part takes
 
 
 def init_params(
@@ -123,15 +123,9 @@ def predict(params: Params, x: Tensor) -> Tensor:
 
 def learning_rate(hp: Hyper, step: int, total_steps: int) -> float:
     """η for mini-batch ``step`` (0-based) of ``total_steps``, following ``hp.schedule``:
-    ``constant`` keeps hp.lr; ``linear`` and ``cosine`` decay it from hp.lr towards 0."""
-    if hp.schedule == "constant" or total_steps <= 0:
-        return hp.lr
-    progress = step / total_steps
-    if hp.schedule == "linear":
-        return hp.lr * (1.0 - progress)
-    if hp.schedule == "cosine":
-        return hp.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
-    raise ValueError(f"unknown schedule {hp.schedule!r}: choose one of {', '.join(SCHEDULES)}")
+    ``constant`` keeps hp.lr; ``linear`` and ``cosine`` decay it from hp.lr towards 0
+    (the course's one schedule, :func:`tpcheck.optim.learning_rate`)."""
+    return optim.learning_rate(step, total_steps, hp.lr, hp.schedule)
 
 
 # Evidence, measured on 2 CPU cores shared with another job (torch 2.14 CPU, float32):

@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from tpcheck import data as datasets
+from tpcheck import data as datasets, optim
 from reference.training import History, accuracy, batches
 
 PART = "shallow"  # its name for `python -m reference train`
@@ -47,7 +47,7 @@ PART = "shallow"  # its name for `python -m reference train`
 Params = dict[str, Tensor]  # {"W1": (D, H), "b1": (H,), "W2": (H, C), "b2": (C,)}
 Grads = dict[str, Tensor]  # same keys and shapes as Params
 
-SCHEDULES = ("constant", "linear", "cosine")
+SCHEDULES = ("constant", "linear", "cosine")  # those of tpcheck.optim.SCHEDULES this part takes
 
 
 class ShallowCache(NamedTuple):
@@ -192,21 +192,9 @@ def learning_rate(hp: Hyper, step: int, total_steps: int) -> float:
     η rises linearly from 0 over the first ``hp.warmup`` fraction of the steps, and decays
     from ``hp.lr`` towards 0 over the whole run following ``hp.schedule`` (``constant``,
     ``linear`` or ``cosine``); the smaller of the two applies. The hidden layer's η is this
-    times ``hp.hidden_lr_scale``.
+    times ``hp.hidden_lr_scale``. (The course's one schedule, :func:`tpcheck.optim.learning_rate`.)
     """
-    if total_steps <= 0:
-        return hp.lr
-    progress = step / total_steps
-    if hp.schedule == "constant":
-        decay = 1.0
-    elif hp.schedule == "linear":
-        decay = 1.0 - progress
-    elif hp.schedule == "cosine":
-        decay = 0.5 * (1.0 + math.cos(math.pi * progress))
-    else:
-        raise ValueError(f"unknown schedule {hp.schedule!r}: choose one of {', '.join(SCHEDULES)}")
-    warm = (step + 1) / (hp.warmup * total_steps) if hp.warmup > 0 else 1.0
-    return hp.lr * min(decay, warm)
+    return optim.learning_rate(step, total_steps, hp.lr, hp.schedule, warmup=hp.warmup)
 
 
 # Evidence, measured on 2 CPU cores shared with another job (torch 2.14 CPU, float32):

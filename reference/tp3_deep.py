@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from tpcheck import data as datasets
+from tpcheck import data as datasets, optim
 from reference.training import History, accuracy, batches, seed_everything
 
 PART = "deep"  # its name for `python -m reference train`
@@ -149,9 +149,12 @@ def predict(params: Mapping[str, Tensor], x: Tensor, activation: str = "relu", b
 
 # --- optimisation -------------------------------------------------------------------------------
 
-OPTIMIZERS = ("sgd", "adam", "adagrad")
+OPTIMIZERS = ("sgd", "adam", "adagrad")  # those of tpcheck.optim.OPTIMIZERS that Part 3 teaches
 
 
+# The notebook's given cell (autograder.course.sync keeps them the same), self-contained for the
+# students; the trusted code (train below, the hidden checks) builds with tpcheck.optim, whose
+# same names give the same classes and keywords (tests/test_optim.py).
 def make_optimizer(params: Mapping[str, Tensor] | Iterable[Tensor], name: str, lr: float, **kw) -> torch.optim.Optimizer:
     """A torch optimizer over ``params`` (the dict's values, or any iterable of tensors).
 
@@ -242,7 +245,7 @@ class MLP(nn.Module):
 
 # --- hyper-parameters and the training loop -----------------------------------------------------
 
-SCHEDULES = ("onecycle", "cosine", "constant")
+SCHEDULES = ("onecycle", "cosine", "constant")  # see make_schedule
 
 
 @dataclass(frozen=True)
@@ -284,10 +287,15 @@ def hyper_for(dataset: str) -> Hyper:
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, hp: Hyper, total_steps: int):
-    """The learning-rate scheduler of ``hp.schedule``, stepped once per mini-batch, or None."""
+    """The learning-rate scheduler of ``hp.schedule``, stepped once per mini-batch, or None.
+
+    onecycle: the course's one-cycle schedule (:class:`tpcheck.optim.Scheduler`, OneCycleLR's
+    defaults). cosine: torch's CosineAnnealingLR, kept: it updates η recursively from the last
+    step's, which gives other last bits than the closed form of :func:`tpcheck.optim.learning_rate`.
+    """
     total_steps = max(1, total_steps)
     if hp.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=hp.lr, total_steps=total_steps)
+        return optim.Scheduler(optimizer, total_steps, "onecycle")
     if hp.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
     if hp.schedule == "constant":
@@ -321,7 +329,7 @@ def train(
     kw = {"weight_decay": hp.weight_decay}
     if hp.optimizer == "sgd":
         kw["momentum"] = hp.momentum
-    optimizer = make_optimizer(params, hp.optimizer, hp.lr, **kw)
+    optimizer = optim.make_optimizer(params, hp.optimizer, hp.lr, **kw)
     per_epoch = math.ceil(len(y_train) / hp.batch_size)
     total = hp.epochs * per_epoch if max_batches is None else min(max_batches, hp.epochs * per_epoch)
     scheduler = make_schedule(optimizer, hp, total)

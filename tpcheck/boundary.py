@@ -3,8 +3,9 @@
 Arguments to a student's function travel as tensors, dicts, lists and numbers, plus three
 descriptions of things to build on the student's side: a :class:`Struct` (a NamedTuple the
 notebook defines), a :class:`Trainable` (a leaf tensor with ``requires_grad``, maybe a stale
-``.grad``) and an :class:`Optimizer` (``torch.optim`` over another argument). The grader, the
-sandbox worker, the example bank and the visible checks all use these; torch only.
+``.grad``) and an :class:`Optimizer` (``torch.optim`` over another argument, by
+:mod:`tpcheck.optim`). The grader, the sandbox worker, the example bank and the visible checks
+all use these; torch only.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
+
+from . import optim
 
 
 @dataclass(frozen=True)
@@ -38,12 +41,12 @@ class Trainable:
 class Optimizer:
     """A ``torch.optim`` optimizer to build over the (realized) dict argument number ``over``."""
 
-    name: str  # "sgd", "adam" or "adagrad"
+    name: str  # a name of tpcheck.optim.OPTIMIZERS ("sgd", "adam", "adagrad" …)
     lr: float
     over: int = 0
 
 
-OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad}
+OPTIMIZERS = optim.OPTIMIZERS  # name -> torch.optim class, the course's one vocabulary
 
 
 def realize_args(args: tuple[Any, ...], lookup: Callable[[str], Any]) -> tuple[Any, ...]:
@@ -53,7 +56,7 @@ def realize_args(args: tuple[Any, ...], lookup: Callable[[str], Any]) -> tuple[A
         if isinstance(a, Optimizer):
             target = real[a.over]
             tensors = list(target.values()) if isinstance(target, dict) else list(target)
-            real[i] = OPTIMIZERS[a.name](tensors, lr=a.lr)
+            real[i] = optim.make_optimizer(tensors, a.name, a.lr)
     return tuple(real)
 
 

@@ -3,8 +3,8 @@
 A module cannot cross the sandbox boundary, so the grader sends plain arguments and the probe
 builds the student's class on the student's side, runs it, and answers with tensors, numbers,
 strings and lists (:mod:`tpworker.wire`); the grader judges everything
-(:mod:`autograder.checks.tp4_cnn`). Runs inside the sandbox worker (mounted with it; torch only,
-no relative import of the grader) and in-process for trusted code.
+(:mod:`autograder.checks.tp4_cnn`). Runs inside the sandbox worker (mounted with it; torch and
+:mod:`tpcheck` only, no import of the grader) and in-process for trusted code.
 
 Each probe: ``probe(ns, data) -> dict`` with ``ns`` the submission's namespace.
 
@@ -13,9 +13,10 @@ Each probe: ``probe(ns, data) -> dict`` with ``ns`` the submission's namespace.
   of a fixed random projection of its output on the first input; answers the parameter names
   and shapes, which require grad, the outputs, and the parameters left without a gradient.
 - ``train_step``: build the fixed :func:`tiny_model` from a state the grader sends, optionally
-  put stale gradients in every ``.grad`` (as a previous step leaves them), build a torch
-  optimizer, call ``ns["train_step"](model, optimizer, x, labels)`` ``steps`` times; answers
-  what each call returned and the state after the first and the last call.
+  put stale gradients in every ``.grad`` (as a previous step leaves them), build the torch
+  optimizer named (:func:`tpcheck.optim.make_optimizer`), call
+  ``ns["train_step"](model, optimizer, x, labels)`` ``steps`` times; answers what each call
+  returned and the state after the first and the last call.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from tpcheck.optim import make_optimizer
+
 Namespace = dict[str, Any]
 
 
@@ -32,16 +35,6 @@ def tiny_model(in_channels: int, size: int, classes: int) -> nn.Module:
     """The fixed model a training step is judged on (the grader builds the same one)."""
     return nn.Sequential(nn.Conv2d(in_channels, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                          nn.Linear(4 * (size // 2) ** 2, classes))
-
-
-def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr)
-    if name == "momentum":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    raise ValueError(f"unknown optimizer {name!r}")
 
 
 def _output(value: Any, what: str) -> torch.Tensor:
@@ -85,7 +78,7 @@ def train_step(ns: Namespace, data: dict) -> dict:
     if data.get("stale"):
         for p in model.parameters():
             p.grad = torch.ones_like(p)
-    optimizer = make_optimizer(data["optimizer"], model.parameters(), float(data["lr"]))
+    optimizer = make_optimizer(model.parameters(), data["optimizer"], float(data["lr"]))
     returned, first = [], None
     for _ in range(int(data.get("steps", 1))):
         value = ns["train_step"](model, optimizer, data["x"].clone(), data["labels"].clone())

@@ -6,9 +6,10 @@ returns the test-set **predictions** after every epoch and the mean training los
 epoch. It never sees the test labels: the grader computes accuracy, the learning curve and the
 confusion matrix itself (:mod:`autograder.stages.threshold`).
 
-Runs inside the sandbox worker (mounted there with it; torch only, no relative import of the
-grader), and in-process for trusted code (the reference, nbgrader's hidden cells). Nothing it
-returns is trusted: the grader re-checks types, shapes and ranges.
+Runs inside the sandbox worker (mounted there with it; torch and :mod:`tpcheck` only, no import
+of the grader), and in-process for trusted code (the reference, nbgrader's hidden cells). Nothing
+it returns is trusted: the grader re-checks types, shapes and ranges. The learning rates and the
+optimizers are the course's (:mod:`tpcheck.optim`), those of the reference's own trainings.
 
 Each recipe: ``recipe(ns, data, budget) -> {"predictions": (E, N_test) int64, "train_loss": [E floats]}``
 with ``ns`` the submission's namespace, ``data`` = {x_train (N, D) uint8, y_train (N,) int64,
@@ -21,6 +22,8 @@ import math
 from typing import Any, Callable
 
 import torch
+
+from tpcheck.optim import Scheduler, learning_rate, make_optimizer
 
 Namespace = dict[str, Any]
 
@@ -60,12 +63,8 @@ def _batches(n: int, batch_size: int, generator: torch.Generator):
 def _schedule(budget: dict, step: int, total: int) -> float:
     """η at mini-batch ``step`` of ``total``: budget["lr"] decayed ("linear" or "cosine", or
     "constant"), after a linear warm-up over the fraction budget["warmup"] of the steps."""
-    progress = step / max(total, 1)
-    decay = {"constant": 1.0, "linear": 1.0 - progress,
-             "cosine": 0.5 * (1.0 + math.cos(math.pi * progress))}[budget.get("schedule", "constant")]
-    warmup = float(budget.get("warmup", 0.0))
-    warm = (step + 1) / (warmup * total) if warmup > 0 else 1.0
-    return float(budget["lr"]) * min(decay, warm)
+    return learning_rate(step, total, float(budget["lr"]), budget.get("schedule", "constant"),
+                         warmup=float(budget.get("warmup", 0.0)))
 
 
 def perceptron(ns: Namespace, data: dict, budget: dict) -> dict:
@@ -126,12 +125,10 @@ def deep(ns: Namespace, data: dict, budget: dict) -> dict:
     forward, train_step = ns["forward"], ns["train_step"]
     x, y, x_test = _floats(data)
     params = {k: v.detach().clone().requires_grad_(True) for k, v in data["params"].items()}
-    optimizer = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam,
-                 "adagrad": torch.optim.Adagrad}[budget["optimizer"]](list(params.values()), lr=float(budget["lr"]))
+    optimizer = make_optimizer(params, budget["optimizer"], float(budget["lr"]))
     generator = torch.Generator().manual_seed(int(budget["seed"]))
     per_epoch = math.ceil(len(x) / int(budget["batch_size"]))
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=float(budget["lr"]),
-                                                    total_steps=int(budget["epochs"]) * per_epoch)
+    scheduler = Scheduler(optimizer, int(budget["epochs"]) * per_epoch, "onecycle")
     activation, loss = budget["activation"], budget["loss"]
     predictions, losses = [], []
     for _ in range(int(budget["epochs"])):
@@ -166,13 +163,13 @@ def cnn(ns: Namespace, data: dict, budget: dict) -> dict:
 
     torch.manual_seed(int(budget["seed"]))
     model = ns[budget["model"]](**dict(budget.get("kwargs", {}))).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=float(budget["lr"]), momentum=float(budget.get("momentum", 0.9)),
-                                nesterov=True, weight_decay=float(budget.get("weight_decay", 0.0)))
+    optimizer = make_optimizer(model.parameters(), "nesterov", float(budget["lr"]),
+                               momentum=float(budget.get("momentum", 0.9)),
+                               weight_decay=float(budget.get("weight_decay", 0.0)))
     generator = torch.Generator().manual_seed(int(budget["seed"]))
     batch_size = int(budget["batch_size"])
     per_epoch = math.ceil(len(x) / batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=float(budget["lr"]),
-                                                    total_steps=int(budget["epochs"]) * per_epoch)
+    scheduler = Scheduler(optimizer, int(budget["epochs"]) * per_epoch, "onecycle")
     predictions, losses = [], []
     for _ in range(int(budget["epochs"])):
         model.train()

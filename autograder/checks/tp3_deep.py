@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from autograder.checks import strategies as S
 from autograder.checks.spec import Assignment, Check, Context, matches
 from tpcheck.compare import Mismatch, assert_close, assert_plain_tensor
+from tpcheck.optim import make_optimizer
 from autograder.submission import Optimizer, Trainable
 from autograder.checks.spec import Threshold
 from reference import tp3_deep as ref
@@ -85,7 +86,7 @@ def _accumulated_step(ex, stale):
     params = {k: v.detach().clone().requires_grad_(True) for k, v in ex["params"].items()}
     for k in params:
         params[k].grad = stale[k].clone()
-    opt = ref.make_optimizer(params, ex["optimizer"], ex["lr"])
+    opt = make_optimizer(params, ex["optimizer"], ex["lr"])
     value = ref.loss_fn(ex["loss"])(ref.forward(params, ex["x"], ex["activation"]), ex["labels"])
     value.backward()  # no zero_grad: the stale gradients add up
     opt.step()
@@ -101,7 +102,7 @@ def one_step(ctx: Context, ex) -> None:
     call = ctx.call_tracking("train_step", *args, activation=ex["activation"], loss=ex["loss"])
     after = call.inputs_after[0]
     expected = {k: v.detach().clone().requires_grad_(True) for k, v in ex["params"].items()}
-    opt = ref.make_optimizer(expected, ex["optimizer"], ex["lr"])
+    opt = make_optimizer(expected, ex["optimizer"], ex["lr"])
     value = ref.train_step(expected, opt, ex["x"], ex["labels"], activation=ex["activation"], loss=ex["loss"])
     forgot = _accumulated_step(ex, stale)
     try:
@@ -123,7 +124,7 @@ def _step_case(ex) -> dict:
     the reference returns, and the parameters it leaves after the step."""
     stale = {k: torch.ones_like(v) for k, v in ex["params"].items()}
     expected = {k: v.detach().clone().requires_grad_(True) for k, v in ex["params"].items()}
-    opt = ref.make_optimizer(expected, ex["optimizer"], ex["lr"])
+    opt = make_optimizer(expected, ex["optimizer"], ex["lr"])
     value = ref.train_step(expected, opt, ex["x"], ex["labels"], activation=ex["activation"], loss=ex["loss"])
     return {"args": ({k: Trainable(v, stale[k]) for k, v in ex["params"].items()},
                      Optimizer(ex["optimizer"], ex["lr"]), ex["x"], ex["labels"]),

@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 
 from autograder.checks.spec import Assignment, Check, Context
 from tpcheck.compare import Mismatch
-from tpworker.probes import make_optimizer, tiny_model
+from tpcheck.optim import make_optimizer
+from tpworker.probes import tiny_model
 from autograder.submission import StudentRaised
 from autograder.checks.spec import Threshold
 from reference import tp4_cnn as ref
@@ -284,7 +285,7 @@ def _expected_step(ex, *, stale: bool, zero_grad: bool = True) -> tuple[dict, fl
     if stale:
         for p in model.parameters():
             p.grad = torch.ones_like(p)
-    opt = make_optimizer(ex["optimizer"], model.parameters(), ex["lr"])
+    opt = make_optimizer(model.parameters(), ex["optimizer"], ex["lr"])
     if zero_grad:
         value = ref.train_step(model, opt, ex["x"].clone(), ex["labels"].clone())
     else:

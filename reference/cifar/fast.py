@@ -2,7 +2,7 @@
 
 Written for this course from the techniques that airbench94 (Keller Jordan, 2024), hlb-CIFAR10
 (Tysam&, 2023) and Page's ResNet-9 (Myrtle.ai, 2018) published, and trained by
-:func:`reference.cifar.cnn.fit`. The network (:class:`FastNet`), for images (C_in, S, S):
+:func:`reference.cifar.engine.fit`. The network (:class:`FastNet`), for images (C_in, S, S):
 
     whitening: conv 2×2, 2·4·C_in filters, frozen: ± the PCA whitening of 2×2 patches → GELU
                                                                         (N, 8·C_in, S-1, S-1)
@@ -17,7 +17,7 @@ speed comes from the recipe (:class:`Hyper`): the whitening layer computed from 
 (:meth:`FastNet.init_whitening`), BatchNorm with fast-moving statistics and frozen scales whose
 biases learn 64× faster, Nesterov SGD, label smoothing 0.2, alternating flips, a lookahead
 average of the weights, and six-view test-time augmentation; on the GPU, bf16 channels_last
-and torch.compile (see :func:`reference.cifar.cnn.fit`).
+and torch.compile (see :func:`reference.cifar.engine.fit`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tpcheck import data as datasets
-from reference.cifar.cnn import FitHistory, Recipe, fit
+from reference.cifar.engine import FitHistory, Recipe, fit
 from reference.training import seed_everything
 
 PART = "resnet-fast"  # its name for `python -m reference train`
@@ -152,7 +152,7 @@ class Hyper(Recipe):
     epochs: int = 10
     batch_size: int = 1024
     lr: float = 1.5
-    optimizer: str = "sgd"
+    optimizer: str = "nesterov"
     momentum: float = 0.85
     weight_decay: float = 0.0153 / 11.5
     norm_lr_scale: float = 64.0
@@ -197,7 +197,7 @@ def train(
     log_dir: str | os.PathLike | None = None,
 ) -> tuple[FastNet, FitHistory]:
     """Build a :class:`FastNet` for ``data``, whiten its first layer from the training images at
-    the start of the timed run, and :func:`~reference.cifar.cnn.fit` it; returns (model, FitHistory)."""
+    the start of the timed run, and :func:`~reference.cifar.engine.fit` it; returns (model, FitHistory)."""
     seed_everything(hp.seed)
     model = FastNet(data.image_shape[0], data.num_classes, hp.widths, hp.whiten_kernel, hp.bn_momentum, hp.scale)
     history = fit(model, data, hp, device=device, progress=progress, max_batches=max_batches,

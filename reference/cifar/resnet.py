@@ -1,4 +1,4 @@
-"""Part 4 on a GPU: a residual network (ResNet-18, CIFAR variant), trained by :func:`reference.cifar.cnn.fit`.
+"""Part 4 on a GPU: a residual network (ResNet-18, CIFAR variant), trained by :func:`reference.cifar.engine.fit`.
 
 The basic block (He et al., 2016), for x of shape (N, c_in, S, S) and stride s:
 
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tpcheck import data as datasets
-from reference.cifar.cnn import FitHistory, Recipe, fit
+from reference.cifar.engine import FitHistory, Recipe, fit
 from reference.training import seed_everything
 
 PART = "resnet"  # its name for `python -m reference train`
@@ -130,7 +130,7 @@ class Hyper(Recipe):
     epochs: int = 26
     batch_size: int = 512
     lr: float = 0.2
-    optimizer: str = "sgd"
+    optimizer: str = "nesterov"
     momentum: float = 0.9
     weight_decay: float = 5e-4
     pct_start: float = 0.2
@@ -169,7 +169,7 @@ def train(
     checkpoint: str | os.PathLike | None = None,
     log_dir: str | os.PathLike | None = None,
 ) -> tuple[ResNet, FitHistory]:
-    """Build a :class:`ResNet` shaped for ``data`` and :func:`~reference.cifar.cnn.fit` it; returns
+    """Build a :class:`ResNet` shaped for ``data`` and :func:`~reference.cifar.engine.fit` it; returns
     (model, FitHistory)."""
     seed_everything(hp.seed)
     model = ResNet(data.image_shape[0], data.num_classes, hp.widths, hp.blocks)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from autograder.checks.profiles import profile
 from realformats import write_cifar10
 from reference import cli
-from reference.cifar import cnn, fast, resnet
+from reference.cifar import cnn, engine, fast, resnet
 from tpcheck import data
 from reference.training import torch_threads
 
@@ -154,7 +154,7 @@ def test_fast_net_shapes(shape):
     assert model.whiten.weight.shape == (2 * shape[0] * 4, shape[0], 2, 2)
     frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
     assert "whiten.weight" in frozen and "groups.0.norm1.weight" in frozen
-    optimised = {id(p) for g in cnn.make_optimizer(model, fast.hyper_for("cifar10")).param_groups for p in g["params"]}
+    optimised = {id(p) for g in engine.make_optimizer(model, fast.hyper_for("cifar10")).param_groups for p in g["params"]}
     assert optimised == {id(p) for p in model.parameters() if p.requires_grad}
 
 
@@ -190,18 +190,18 @@ def test_standardize_uint8():
     does a plain Standardize only scale uint8 to [0, 1]?"""
     g = torch.Generator().manual_seed(0)
     images = (torch.rand(50, 3, 8, 8, generator=g) * torch.tensor([50.0, 150, 250])[:, None, None]).to(torch.uint8)
-    x = cnn.Standardize.fit(images, chunk=7)(images)
+    x = engine.Standardize.fit(images, chunk=7)(images)
     assert x.dtype == torch.float32
     torch.testing.assert_close(x.mean((0, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)
     torch.testing.assert_close(x.std((0, 2, 3), correction=0), torch.ones(3), atol=1e-4, rtol=0)
-    torch.testing.assert_close(cnn.Standardize()(images), images.float() / 255)
+    torch.testing.assert_close(engine.Standardize()(images), images.float() / 255)
 
 
 def test_random_shift_reflect_is_a_crop_of_the_mirror_padding():
     """With reflect padding, is each shifted image a 8×8 crop of its reflect-padded self?"""
     g = torch.Generator().manual_seed(0)
     x = torch.rand(16, 3, 8, 8, generator=g)
-    out = cnn.random_shift(x, 2, g, mode="reflect")
+    out = engine.random_shift(x, 2, g, mode="reflect")
     padded = F.pad(x, (2, 2, 2, 2), mode="reflect")
     for n in range(len(x)):
         assert any(torch.equal(out[n], padded[n, :, dy : dy + 8, dx : dx + 8]) for dy in range(5) for dx in range(5)), n
@@ -211,7 +211,7 @@ def test_cutout_zeroes_one_square_per_image():
     """Does cutout zero exactly one size×size square per image, inside it, leaving the rest?"""
     g = torch.Generator().manual_seed(0)
     x = torch.rand(20, 3, 10, 10, generator=g) + 0.1
-    out = cnn.cutout(x, 4, g)
+    out = engine.cutout(x, 4, g)
     for n in range(len(x)):
         zero = (out[n] == 0).all(0)  # (H, W)
         rows, cols = zero.any(1).nonzero().flatten(), zero.any(0).nonzero().flatten()
@@ -224,13 +224,13 @@ def test_alternating_flips():
     """With flip="alternate", is a fixed random half of the images mirrored in odd epochs and
     exactly the other half in even ones; and is "random" about half of them each time?"""
     g = torch.Generator().manual_seed(0)
-    flips = cnn.Flips("alternate", 1000, g, torch.device("cpu"))
+    flips = engine.Flips("alternate", 1000, g, torch.device("cpu"))
     idx = torch.randperm(1000, generator=g)[:500]
     odd, even = flips.mask(idx, 1), flips.mask(idx, 2)
     assert torch.equal(odd, flips.mask(idx, 3)) and torch.equal(even, ~odd)
     assert 200 < odd.sum() < 300
-    assert 400 < cnn.Flips("random", 1000, g, torch.device("cpu")).mask(torch.arange(1000), 1).sum() < 600
-    assert cnn.Flips("none", 1000, g, torch.device("cpu")).mask(idx, 1) is None
+    assert 400 < engine.Flips("random", 1000, g, torch.device("cpu")).mask(torch.arange(1000), 1).sum() < 600
+    assert engine.Flips("none", 1000, g, torch.device("cpu")).mask(idx, 1) is None
 
 
 def test_tta_levels():
@@ -238,10 +238,10 @@ def test_tta_levels():
     with weights summing to 1 (a model constant over inputs gives its constant back)?"""
     x = torch.rand(4, 3, 8, 8)
     model = lambda v: v.flatten(1)  # noqa: E731
-    torch.testing.assert_close(cnn.tta_logits(model, x, 0), x.flatten(1))
-    torch.testing.assert_close(cnn.tta_logits(model, x, 1), 0.5 * (x + x.flip(-1)).flatten(1))
+    torch.testing.assert_close(engine.tta_logits(model, x, 0), x.flatten(1))
+    torch.testing.assert_close(engine.tta_logits(model, x, 1), 0.5 * (x + x.flip(-1)).flatten(1))
     constant = lambda v: torch.ones(len(v), 10)  # noqa: E731
-    torch.testing.assert_close(cnn.tta_logits(constant, x, 2), torch.ones(4, 10))
+    torch.testing.assert_close(engine.tta_logits(constant, x, 2), torch.ones(4, 10))
 
 
 def test_norm_parameters_get_their_own_learning_rate():
@@ -249,7 +249,7 @@ def test_norm_parameters_get_their_own_learning_rate():
     decay per step), all other parameters lr and weight_decay?"""
     model = resnet.ResNet(3, 10, widths=(4,), blocks=(1,))
     hp = dataclasses.replace(resnet.hyper_for("cifar10"), lr=0.1, weight_decay=1e-3, norm_lr_scale=8.0)
-    plain, norm = cnn.make_optimizer(model, hp).param_groups
+    plain, norm = engine.make_optimizer(model, hp).param_groups
     bn = {id(p) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters()}
     assert {id(p) for p in norm["params"]} == bn and not bn & {id(p) for p in plain["params"]}
     assert norm["lr"] * norm["weight_decay"] == pytest.approx(plain["lr"] * plain["weight_decay"])
@@ -260,7 +260,7 @@ def test_lookahead_update():
     """Does a lookahead update with decay d set both the average and the model to
     d·average + (1 - d)·model, integer buffers aside?"""
     model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
-    lookahead = cnn.Lookahead(model)
+    lookahead = engine.Lookahead(model)
     before = model[0].weight.detach().clone()
     with torch.no_grad():
         model[0].weight.add_(1.0)
@@ -300,7 +300,7 @@ def test_warm_up_changes_nothing(cifar):
         for warmup in (False, True):
             torch.manual_seed(0)
             model = fast.FastNet(3, 10, hp.widths)
-            runs.append(cnn.fit(model, cifar, hp, max_batches=8, prepare=model.init_whitening, warmup=warmup))
+            runs.append(engine.fit(model, cifar, hp, max_batches=8, prepare=model.init_whitening, warmup=warmup))
     without, with_warmup = runs
     assert without.train_loss == with_warmup.train_loss and without.test_accuracy == with_warmup.test_accuracy
     assert without.warmup_seconds == 0 < with_warmup.warmup_seconds
@@ -314,11 +314,11 @@ def test_checkpoint_holds_the_trained_model(cifar, tmp_path):
     with torch_threads(1):
         model, history = cnn.train(cifar, hp, checkpoint=path)
     fresh = cnn.CNN(3, 32, 10, hp.channels, hp.hidden, hp.kernel_size, hp.batch_norm)
-    record = cnn.load_checkpoint(path, fresh)
+    record = engine.load_checkpoint(path, fresh)
     assert record["epoch"] == 2 and record["hyper"]["channels"] == hp.channels
     assert record["test_accuracy"] == history.final_accuracy and "state" in record["optimizer"]
-    inputs = cnn.Standardize.fit(cifar.train.images)
-    assert cnn.evaluate(fresh, cifar.test.images, cifar.test.labels, inputs=inputs) == history.final_accuracy
+    inputs = engine.Standardize.fit(cifar.train.images)
+    assert engine.evaluate(fresh, cifar.test.images, cifar.test.labels, inputs=inputs) == history.final_accuracy
     assert not list(path.parent.glob("*.tmp"))
 
 
@@ -356,7 +356,7 @@ def test_hyper_for_every_dataset():
     for module in PARTS.values():
         for name in data.DATASETS:
             hp = module.hyper_for(name)
-            cnn.check_recipe(hp)
+            engine.check_recipe(hp)
             assert {"epochs", "batch_size", "lr", "seed", "compile"} <= {f.name for f in dataclasses.fields(hp)}
             with pytest.raises(dataclasses.FrozenInstanceError):
                 hp.epochs = 1  # type: ignore[misc]

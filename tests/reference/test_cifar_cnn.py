@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from reference.cifar import cnn
+from reference.cifar import cnn, engine
 from tpcheck.data import Dataset, Split
 
 SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
@@ -95,7 +95,7 @@ def test_random_shift_translates_each_image(shift):
     """Is every shifted image its original moved by some (dy, dx) within ±shift, zeros filling in?"""
     g = torch.Generator().manual_seed(0)
     x = torch.rand(16, 3, 8, 8, generator=g) + 0.1  # no zeros inside, so fills are recognisable
-    out = cnn.random_shift(x, shift, g)
+    out = engine.random_shift(x, shift, g)
     assert out.shape == x.shape
     padded = F.pad(x, (shift,) * 4)
     for n in range(len(x)):
@@ -106,7 +106,7 @@ def test_random_shift_translates_each_image(shift):
 def test_evaluate_in_eval_mode():
     """Does evaluate return an accuracy in [0, 1], batch by batch, leaving the model in eval mode?"""
     model = small_cnn()
-    acc = cnn.evaluate(model, torch.rand(10, 1, 28, 28), torch.zeros(10, dtype=torch.long), batch_size=3)
+    acc = engine.evaluate(model, torch.rand(10, 1, 28, 28), torch.zeros(10, dtype=torch.long), batch_size=3)
     assert 0.0 <= acc <= 1.0
     assert not model.training
 
