@@ -16,7 +16,7 @@ from torch import nn
 
 from tpcheck import optim
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TOTALS = (1, 2, 7, 100, 1407, 11256)  # 11256 = 12 epochs × 938 batches, tp2 on MNIST
 
 
