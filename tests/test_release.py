@@ -1,13 +1,16 @@
 """Release: student_template/ is what `autograder release` makes of assignments/source/ (the
 banks' expected outputs within a tolerance), leaks nothing, builds the same wheel twice, and each
-released notebook runs with the released tpcheck in a kernel without the reference."""
+released notebook runs with the released tpcheck in a kernel without the reference, also in a
+fresh virtualenv that has only the wheel installed."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -198,3 +201,77 @@ def test_released_notebook_runs_without_the_reference(name, tmp_path, monkeypatc
             checks_seen += 1
     assert checks_seen >= 3
     assert Path(_last_cell_prints(nb, WHICH_TPCHECK).strip()).is_relative_to(tmp_path / "wheel")
+
+
+RUN_NOTEBOOK = """
+import sys, nbclient, nbformat
+notebook, kernel, folder = sys.argv[1:]
+nb = nbformat.read(notebook, as_version=4)
+nbclient.NotebookClient(nb, timeout=600, kernel_name=kernel, allow_errors=True,
+                        resources={"metadata": {"path": folder}}).execute()
+nbformat.write(nb, notebook)
+"""
+
+ENVIRONMENT = """
+import importlib.util, json, sys, tpcheck
+print(json.dumps({"prefix": sys.prefix, "tpcheck": tpcheck.__file__,
+                  "others": [m for m in ("reference", "autograder", "tpworker") if importlib.util.find_spec(m)]}))
+"""
+
+
+def test_released_notebook_works_with_the_wheel_in_a_fresh_venv(tmp_path):
+    """What a student does: a new virtualenv, `pip install` the released wheel, the notebook and
+    its examples.npz in a folder of their own. The venv sees this interpreter's site-packages
+    (torch, numpy, nbclient, ipykernel…) through one plain line of a .pth file, which does not run
+    that folder's own .pth files, so the project's editable install stays invisible: tpcheck
+    comes from the wheel only. tp1's forward typed in (the course's solution cell): its check
+    passes, the other checks say "not implemented yet", the data loader finds mnist-sample."""
+    name = "tp1_perceptron"
+    venv, student = tmp_path / "venv", tmp_path / "student"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
+    env.update(JUPYTER_PLATFORM_DIRS="1", JUPYTER_DATA_DIR=str(tmp_path / "jupyter"),
+               JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"), IPYTHONDIR=str(tmp_path / "ipython"),
+               MPLBACKEND="agg")
+
+    def run(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run([str(a) for a in args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0 or not check, f"{args}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        return done
+
+    run(getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--without-pip", venv)
+    python = venv / "bin" / "python"
+    site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip())
+    ours = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
+    (site / "course-environment.pth").write_text("".join(f"{p}\n" for p in ours))
+    for module in ("tpcheck", "reference", "autograder"):
+        if run(python, "-c", f"import {module}", check=False).returncode == 0:
+            pytest.skip(f"{module} is importable from {', '.join(ours)} without the editable finder "
+                        f"(a non-editable install of the project): no fresh environment to test in")
+    run(python, "-m", "pip", "install", "--no-deps", "--no-index", "--no-cache-dir", "--disable-pip-version-check",
+        ROOT / "student_template" / release.WHEEL)
+    run(python, "-m", "ipykernel", "install", "--prefix", venv, "--name", "tp-student")
+
+    student.mkdir()
+    for file in (f"{name}.ipynb", "examples.npz"):
+        shutil.copy(ROOT / "student_template" / name / file, student)
+    nb = nbformat.read(str(student / f"{name}.ipynb"), as_version=4)
+    source = nbformat.read(str(ROOT / "assignments" / "source" / name / f"{name}.ipynb"), as_version=4)
+    solution = next(c.source for c in source.cells if c.get("id") == "solution-forward")
+    typed = "\n".join(line for line in solution.splitlines() if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line)
+    next(c for c in nb.cells if c.get("id") == "solution-forward").source = typed
+    nb.cells.append(nbformat.v4.new_code_cell(ENVIRONMENT))
+    nbformat.write(nb, str(student / f"{name}.ipynb"))
+    run(python, "-c", RUN_NOTEBOOK, student / f"{name}.ipynb", "tp-student", student)
+
+    nb = nbformat.read(str(student / f"{name}.ipynb"), as_version=4)
+    printed = {c.get("id"): "".join(o.get("text", "") for o in c.outputs) for c in nb.cells if c.cell_type == "code"}
+    errors = [(c.source[:60], o.ename, o.evalue) for c in nb.cells if c.cell_type == "code"
+              for o in c.outputs if o.output_type == "error"]
+    assert errors == []
+    assert "✓ forward:" in printed["test-forward"] and "forward: passed" in printed["test-forward"], printed["test-forward"]
+    for check in ("test-update", "test-predict"):
+        assert "not implemented yet" in printed[check], printed[check]
+    assert "À faire" in printed["experiment"]  # load("mnist-sample") worked, then update raised NotImplementedError
+    seen = json.loads(_last_cell_prints(nb, ENVIRONMENT).strip().splitlines()[-1])
+    assert Path(seen["prefix"]) == venv and Path(seen["tpcheck"]).is_relative_to(site), seen
+    assert seen["others"] == [], seen
