@@ -360,6 +360,11 @@ def _array_differences(a: np.ndarray, b: np.ndarray, close: _Close) -> list[str]
 
 
 def main(*, assignments: list[str] | None, course: Path = COURSE, out: Path = TEMPLATE) -> int:
-    for path in release(assignments, course=course, out=out):
+    try:
+        written = release(assignments, course=course, out=out)
+    except (FileNotFoundError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for path in written:
         print(f"released {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return 0
