@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from autograder import registry
 from autograder import checks
@@ -37,8 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "SQLAlchemy URL), for formgrader and `nbgrader export`")
     g.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run students' code without bubblewrap (only where it cannot be installed; never for untrusted code)")
-    r = sub.add_parser("release", help="generate student_template/ from assignments/source/ (nbgrader) with the example banks")
+    r = sub.add_parser("release", help="generate student_template/ from assignments/source/ (nbgrader): the notebooks, "
+                                        "their example banks, the tpcheck wheel, requirements.txt and README.md")
     r.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="assignments to release (default: all with a source)")
+    r.add_argument("--course", default=None, metavar="DIR",
+                   help="the nbgrader course folder to release from (default: assignments/)")
+    r.add_argument("--out", default=None, metavar="DIR", help="folder to write the release into (default: student_template/)")
     sub.add_parser("sync", help="rewrite the notebooks' solution cells from the reference")
     return parser
 
@@ -60,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "release":
         from autograder.course import release
 
-        return release.main(assignments=args.assignments or None)
+        return release.main(assignments=args.assignments or None,
+                            course=Path(args.course) if args.course else registry.COURSE,
+                            out=Path(args.out) if args.out else registry.TEMPLATE)
     if args.command == "sync":
         from autograder.course import sync as sources
 

