@@ -25,7 +25,7 @@ STATUS_CLASS = {PASSED: "passed", FAILED: "failed", NOT_IMPLEMENTED: "todo", ERR
 
 
 def is_threshold(result: CheckResult) -> bool:
-    """A training run judged against an accuracy threshold (autograder/threshold.py): its details
+    """A training run judged against an accuracy threshold (autograder/stages/threshold.py): its details
     hold the threshold and the accuracy, or, when it did not run (deferred, gated, crashed),
     the dataset it was for."""
     d = result.details

@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from autograder.report.text import MAX_DETAIL, compact, num, shape_text
 
-# labels of the ``details`` keys the checks produce (autograder/compare.py, autograder/stages/run_checks.py)
+# labels of the ``details`` keys the checks produce (tpcheck/compare.py, autograder/stages/run_checks.py)
 DETAIL_LABELS = {
     "where": "position", "expected": "attendu", "got": "obtenu",
     "max_abs_diff": "plus grand écart absolu", "max_rel_diff": "plus grand écart relatif",

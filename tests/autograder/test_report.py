@@ -384,7 +384,7 @@ def test_long_details_are_cut():
 
 
 def test_threshold_run_that_did_not_run():
-    """As autograder/threshold.py reports a deferred or gated run: no accuracy, no curves."""
+    """As autograder/stages/threshold.py reports a deferred or gated run: no accuracy, no curves."""
     deferred = result("threshold", DEFERRED, max_points=3, function="train", message="needs GPU: graded on a GPU machine",
                       details={"dataset": "cifar10", "threshold": 0.7})
     gated = result("threshold", FAILED, max_points=3, function="train", message="not run: fix update first",

@@ -1,4 +1,4 @@
-"""The message format across the sandbox boundary (autograder/wire.py): plain data round-trips,
+"""The message format across the sandbox boundary (tpworker/wire.py): plain data round-trips,
 anything else arrives as an Opaque type name, and malformed bytes are refused with ValueError."""
 
 from __future__ import annotations
