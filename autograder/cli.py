@@ -9,6 +9,29 @@ from autograder import registry
 from autograder import checks
 
 
+def _at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below {low}")
+        return value
+
+    return parse
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} seconds: give a positive, finite number")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m autograder", description="The course's autograder.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -22,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--assignment", action="append", required=True, choices=list(registry.NAMES),
                    help="assignment to grade (repeat for several)")
     g.add_argument("--out", required=True, help="folder for grades.csv and per-student results")
-    g.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default: 1)")
-    g.add_argument("--timeout", type=float, default=20.0, help="seconds allowed per call of a student's function (default: 20)")
+    g.add_argument("--jobs", type=_at_least(1), default=1, help="submissions graded in parallel (default: 1)")
+    g.add_argument("--timeout", type=_positive_seconds, default=20.0, help="seconds allowed per call of a student's function (default: 20)")
     g.add_argument("--force", action="store_true", help="grade again submissions that already have results")
     g.add_argument("--dataset", default="mnist-sample", choices=["mnist-sample", "mnist", "cifar10"],
                    help="dataset of the accuracy-threshold runs (default: mnist-sample, offline; "
@@ -88,6 +111,12 @@ def grade_main(args) -> int:
     if not submitted.is_dir():
         print(f"error: {submitted} is not a folder", file=sys.stderr)
         return 2
+    if refusal := class_refusal(submitted, args.assignment, args.dataset, args.device):
+        print(f"error: {refusal}", file=sys.stderr)
+        return 2
+    if refusal := out_refusal(out):
+        print(f"error: {refusal}", file=sys.stderr)
+        return 2
     if not args.unsafe_no_sandbox and not bwrap_available():
         print("error: bubblewrap (bwrap) is missing or cannot create namespaces here; install it "
               "(apt-get install bubblewrap) or pass --unsafe-no-sandbox explicitly", file=sys.stderr)
@@ -101,6 +130,11 @@ def grade_main(args) -> int:
     from tpcheck.data import DataError
 
     limits = Limits(call_seconds=args.timeout)
+    lock = _lock(out)
+    if lock is None:
+        print(f"error: another grading run is writing to {out} (its lock {out / LOCK_FILE} is held); "
+              f"wait for it, or give another --out", file=sys.stderr)
+        return 2
     try:
         graded = grade_class(submitted, args.assignment, out, jobs=args.jobs, force=args.force,
                              limits=limits, unsafe=args.unsafe_no_sandbox, dataset=args.dataset,
@@ -125,6 +159,61 @@ def grade_main(args) -> int:
     print(f"gradebook: {out / 'grades.csv'}\nclass report: {out / 'report.html'}\n"
           f"per student: {out}/<student>/<assignment>/feedback.html (and results.json, Gradescope's format)")
     return 0
+
+
+def class_refusal(submitted, assignments: list[str], dataset: str, device: str) -> str:
+    """Why this class cannot be graded as asked (one line), or "" when it can."""
+    from autograder import checks
+    from autograder.stages.find import find_submissions
+
+    root = submitted / "submitted" if (submitted / "submitted").is_dir() else submitted
+    if root.name == "source" or (root / "source").is_dir() and not (submitted / "submitted").is_dir():
+        return (f"{submitted} looks like nbgrader's source/ folder (the instructor's notebooks), not the "
+                f"submissions: give the submitted/ folder (submitted/<student>/<assignment>/*.ipynb)")
+    for name in assignments:
+        spec = checks.load(name).threshold
+        deferred = spec is not None and spec.device == "cuda" and device != "cuda"
+        if spec is not None and dataset not in spec.budgets and not deferred:
+            return (f"--dataset {dataset}: {name} has no training budget for it; choose one of "
+                    f"{', '.join(sorted(spec.budgets))}")
+    if not any(find_submissions(submitted, name) for name in assignments):
+        return (f"no submission of {', '.join(assignments)} in {submitted}: expected nbgrader's layout "
+                f"{root}/<student>/<assignment>/<notebook>.ipynb")
+    return ""
+
+
+LOCK_FILE = ".grading.lock"
+
+
+def _lock(out):
+    """An exclusive lock on ``out`` for this run (released when the process ends, however it
+    ends), or None when another run holds it: two runs never write the same results at once."""
+    import fcntl
+    import os
+
+    fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def out_refusal(out) -> str:
+    """Why results cannot be written under ``out`` (checked before grading starts), or ""."""
+    import os
+    import tempfile
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        return f"--out {out}: cannot write there ({e.strerror or type(e).__name__})"
+    if not os.access(out, os.W_OK | os.X_OK):
+        return f"--out {out}: cannot write there"
+    return ""
 
 
 def _trained(graded) -> str:
