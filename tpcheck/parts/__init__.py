@@ -12,6 +12,8 @@ A part's module holds what needs no reference solution, written once:
 - ``POLICY``: the forbidden-API policy of the visible ``check("*")`` (``None``: none);
 - ``TRAINING_USES``: the functions the graded training run uses (``check("train")``; the hidden
   threshold's ``uses`` reads it);
+- a property's messages, when the two sides word them differently: a :data:`Wording` argument,
+  the grader's by default, the visible check's passed by the visible line;
 - ``VISIBLE``: for each graded function, the :class:`Visible` lines its ``check(name)`` adds
   after the bank's fixed examples.
 
@@ -23,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..compare import Mismatch
+
 
 @dataclass(frozen=True)
 class Visible:
@@ -32,3 +36,16 @@ class Visible:
 
     what: str
     run: Callable[[dict[str, Any]], str]
+
+
+# A property's messages, by what failed: a format string, or (what, format string) where the
+# visible line that fails should say ``what`` (the visible checks' wording; the grader's has none).
+Wording = dict[str, "str | tuple[str, str]"]
+
+
+def failure(wording: Wording, kind: str, details: dict[str, Any] | None = None, **fields: Any) -> Mismatch:
+    """The :class:`~tpcheck.compare.Mismatch` of failure ``kind`` in ``wording``, its message
+    formatted with ``fields``."""
+    entry = wording[kind]
+    what, text = entry if isinstance(entry, tuple) else (None, entry)
+    return Mismatch(text.format(**fields), **(details or {}), **({"what": what} if what else {}))

@@ -13,28 +13,28 @@ import torch
 from ..compare import Mismatch, assert_plain_tensor
 from ..forbidden import NO_AUTOGRAD_NO_NN
 from ..gradcheck import REL_TOLERANCE, numerical_gradients_batch, relative_errors
-from . import Visible
+from . import Visible, Wording, failure
 
 POLICY = NO_AUTOGRAD_NO_NN
 TRAINING_USES = ("forward", "loss", "backward", "update")
 KEYS = ("W1", "b1", "W2", "b2")
 
-DISAGREES = ("backward disagrees with finite differences of your forward and loss "
-             "(relative error {listed}; should be < {tolerance:g} in float64)")
+# finite_differences' message, formatted with listed (the parameters that disagree, with their
+# error), tolerance and worst (the parameter to look at first)
+GRADER_WORDING = {"disagrees": "backward disagrees with finite differences of your forward and loss "
+                               "(relative error {listed}; should be < {tolerance:g} in float64)"}
 
 
 def finite_differences(forward: Callable, loss: Callable, backward: Callable, ex: dict[str, Any], *,
                        forward_many: Callable[[list[tuple]], list] | None = None,
                        loss_many: Callable[[list[tuple]], list] | None = None,
-                       message: str = DISAGREES) -> dict[str, float]:
+                       wording: Wording = GRADER_WORDING) -> dict[str, float]:
     """backward agrees with centred finite differences of forward and loss, in float64 (relative
     error < 1e-6 per parameter): forward, loss and backward are consistent. Returns the relative
     error per parameter.
 
     ``forward_many`` and ``loss_many`` evaluate a list of argument tuples at once (default: one
-    call each); ``backward`` receives the cache as forward returned it. ``message`` is formatted
-    with ``listed`` (the parameters that disagree, with their error), ``tolerance`` and ``worst``
-    (the parameter to look at first)."""
+    call each); ``backward`` receives the cache as forward returned it."""
     params, x, t = ex["params"], ex["x"], ex["t"]
     forward_many = forward_many or (lambda args: [forward(*a) for a in args])
     loss_many = loss_many or (lambda args: [loss(*a) for a in args])
@@ -62,7 +62,7 @@ def finite_differences(forward: Callable, loss: Callable, backward: Callable, ex
     if bad:
         listed = ", ".join(f"{k}: {e:.2g}" for k, e in bad.items())
         worst = max(bad, key=lambda k: bad[k] if math.isfinite(bad[k]) else math.inf)
-        raise Mismatch(message.format(listed=listed, tolerance=REL_TOLERANCE, worst=worst), relative_errors=errors)
+        raise failure(wording, "disagrees", {"relative_errors": errors}, listed=listed, tolerance=REL_TOLERANCE, worst=worst)
     return errors
 
 
@@ -76,6 +76,9 @@ def sigmoid_in_range(sigmoid: Callable, ex: dict[str, Any]) -> None:
 # --- the visible checks --------------------------------------------------------------------------
 
 
+STUDENT_WORDING = {"disagrees": "relative error {listed} (should be < {tolerance:g}); start with the gradient for {worst}"}
+
+
 def _visible_gradcheck(ns) -> str:
     g = torch.Generator().manual_seed(0)
     D, H, C, N = 4, 3, 2, 5
@@ -86,8 +89,7 @@ def _visible_gradcheck(ns) -> str:
     x = torch.rand(N, D, generator=g, dtype=torch.float64)
     t = torch.nn.functional.one_hot(torch.randint(0, C, (N,), generator=g), C).double()
     errors = finite_differences(ns["forward"], ns["loss"], ns["backward"], {"params": params, "x": x, "t": t},
-                                message="relative error {listed} (should be < {tolerance:g}); "
-                                        "start with the gradient for {worst}")
+                                wording=STUDENT_WORDING)
     return f"largest relative error {max(errors.values()):.1e}"
 
 

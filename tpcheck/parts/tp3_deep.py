@@ -10,23 +10,26 @@ from typing import Any, Callable
 import torch
 
 from ..compare import Mismatch, describe, type_name
-from . import Visible
+from . import Visible, Wording, failure
 
 POLICY = None  # autograd and torch.nn are the subject of this part
 TRAINING_USES = ("forward", "train_step")
 
-# the messages of init_params' properties, by what failed: "keys" is formatted with sizes, keys and
-# got (what the dict holds, or the type's name) or described (the same, with a tensor's shape)
+# init_params' messages, by what failed; "keys" is formatted with sizes, keys and got (what the
+# dict holds, or the type's name) or described (the same, with a tensor's shape)
 GRADER_WORDING = {
     "keys": "init_params({sizes}) should return a dict with the keys {keys}; got {got}",
     "tensor": "{key} should be a torch.Tensor, got {got}",
+    "shape": "{key} has shape {shape}, expected {expected} for sizes {sizes}",
     "leaf": "{key} should be a leaf tensor with requires_grad=True, so that loss.backward() fills {key}.grad",
+    "finite": "{key} contains NaN or inf",
     "identical": "units {i} and {j} of layer {l} start with identical weights (W{l}[:, {i}] == W{l}[:, {j}]): "
                  "they would compute the same thing forever. Draw the weights at random.",
+    "constant": "W{l} is constant ({value:g} everywhere): draw the weights at random",
 }
 
 
-def init_shapes(init_params: Callable, ex: dict[str, Any], *, wording: dict[str, str] = GRADER_WORDING) -> dict:
+def init_shapes(init_params: Callable, ex: dict[str, Any], *, wording: Wording = GRADER_WORDING) -> dict:
     """init_params(sizes) gives every layer W_l (sizes[l-1], sizes[l]) and b_l (sizes[l],), plain
     tensors, for any depth. Returns the parameters."""
     sizes = ex["sizes"]
@@ -35,27 +38,27 @@ def init_shapes(init_params: Callable, ex: dict[str, Any], *, wording: dict[str,
     keys = [f"{p}{l}" for l in range(1, L + 1) for p in ("W", "b")]
     if not isinstance(value, dict) or sorted(value) != sorted(keys):
         got, described = (sorted(value),) * 2 if isinstance(value, dict) else (type(value).__name__, describe(value))
-        raise Mismatch(wording["keys"].format(sizes=sizes, keys=", ".join(keys), got=got, described=described))
+        raise failure(wording, "keys", sizes=sizes, keys=", ".join(keys), got=got, described=described)
     for l in range(1, L + 1):
         for key, shape in ((f"W{l}", (sizes[l - 1], sizes[l])), (f"b{l}", (sizes[l],))):
             t = value[key]
             if type(t) is not torch.Tensor:
-                raise Mismatch(wording["tensor"].format(key=key, got=describe(t)), got_type=type_name(t))
+                raise failure(wording, "tensor", {"got_type": type_name(t)}, key=key, got=describe(t))
             if tuple(t.shape) != shape:
-                raise Mismatch(f"{key} has shape {tuple(t.shape)}, expected {shape} for sizes {sizes}")
+                raise failure(wording, "shape", key=key, shape=tuple(t.shape), expected=shape, sizes=sizes)
     return value
 
 
-def init_random_leaves(init_params: Callable, ex: dict[str, Any], *, wording: dict[str, str] = GRADER_WORDING) -> None:
+def init_random_leaves(init_params: Callable, ex: dict[str, Any], *, wording: Wording = GRADER_WORDING) -> None:
     """Weights are random (no two hidden units start identical, or they stay identical), finite,
     and trainable leaves (requires_grad, no grad_fn)."""
     sizes = ex["sizes"]
     params = init_shapes(init_params, ex, wording=wording)
     for key, t in params.items():
         if not t.requires_grad or t.grad_fn is not None:
-            raise Mismatch(wording["leaf"].format(key=key))
+            raise failure(wording, "leaf", key=key)
         if not torch.isfinite(t).all():
-            raise Mismatch(f"{key} contains NaN or inf")
+            raise failure(wording, "finite", key=key)
     for l in range(1, len(sizes)):
         W = params[f"W{l}"].detach()
         if W.shape[1] >= 2:
@@ -64,9 +67,9 @@ def init_random_leaves(init_params: Callable, ex: dict[str, Any], *, wording: di
             same.fill_diagonal_(False)
             if same.any():
                 i, j = (int(v) for v in same.nonzero()[0])
-                raise Mismatch(wording["identical"].format(i=i, j=j, l=l, sizes=sizes))
+                raise failure(wording, "identical", i=i, j=j, l=l, sizes=sizes)
         if W.numel() >= 2 and bool((W == W.flatten()[0]).all()):
-            raise Mismatch(f"W{l} is constant ({float(W.flatten()[0]):g} everywhere): draw the weights at random")
+            raise failure(wording, "constant", l=l, value=float(W.flatten()[0]), sizes=sizes)
 
 
 def _number(value) -> float:
@@ -105,12 +108,15 @@ def train_step_learns(train_step: Callable, ex: dict[str, Any]) -> str:
 # --- the visible checks --------------------------------------------------------------------------
 
 STUDENT_WORDING = {
-    "keys": "for sizes {sizes} expected a dict with the keys {keys}; got {described}",
-    "tensor": "{key} should be a plain torch.Tensor with requires_grad=True, got {got}",
-    "leaf": "{key} should be a leaf tensor with requires_grad=True (set it after computing the values, e.g. with "
-            ".requires_grad_()), so that loss.backward() fills {key}.grad",
-    "identical": "two units of layer {l} start with identical weights (two equal columns of W{l}, sizes {sizes}): "
-                 "they would stay identical forever",
+    "keys": ("one W and one b per layer", "for sizes {sizes} expected a dict with the keys {keys}; got {described}"),
+    "tensor": ("plain tensors", "{key} should be a plain torch.Tensor with requires_grad=True, got {got}"),
+    "shape": ("shapes", GRADER_WORDING["shape"]),
+    "leaf": ("trainable leaves", "{key} should be a leaf tensor with requires_grad=True (set it after computing the "
+                                 "values, e.g. with .requires_grad_()), so that loss.backward() fills {key}.grad"),
+    "finite": ("finite values", GRADER_WORDING["finite"]),
+    "identical": ("random weights", "two units of layer {l} start with identical weights (two equal columns of W{l}, "
+                                    "sizes {sizes}): they would stay identical forever"),
+    "constant": ("random weights", GRADER_WORDING["constant"]),
 }
 
 

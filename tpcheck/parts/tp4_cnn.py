@@ -11,13 +11,14 @@ from typing import Any, Callable
 import torch
 
 from ..compare import Mismatch, describe
-from . import Visible
+from . import Visible, Wording, failure
 
 POLICY = None  # torch.nn is the subject of this part
 TRAINING_USES = ("BasicBlock", "ResNet", "train_step")
 
 # block_identity's messages, by what the zeroed block returned instead of relu(x)
 GRADER_WORDING = {
+    "shape": "expected shape {expected}, got {got}",
     "x": "with its convolutions and BatchNorms zeroed, the block returned x itself: apply the ReLU "
          "after adding the shortcut, relu(F(x) + x)",
     "zero": "with its convolutions and BatchNorms zeroed, the block returned 0 instead of relu(x): "
@@ -28,21 +29,21 @@ GRADER_WORDING = {
 
 
 def block_identity(zeroed_block: Callable[[torch.Tensor], Any], x: torch.Tensor, *,
-                   wording: dict[str, str] = GRADER_WORDING) -> None:
+                   wording: Wording = GRADER_WORDING) -> None:
     """With every parameter zeroed (BatchNorm in eval mode), the residual branch gives 0, so a
     block with an identity shortcut computes relu(0 + x) = relu(x). ``zeroed_block(x)`` is the
     output of such a block (stride 1, as many channels out as in)."""
     got, expected = zeroed_block(x), torch.relu(x)
     if type(got) is not torch.Tensor or got.shape != x.shape:
-        raise Mismatch(f"expected shape {tuple(x.shape)}, got {describe(got)}")
+        raise failure(wording, "shape", expected=tuple(x.shape), got=describe(got))
     with torch.no_grad():
         if torch.allclose(got, expected, atol=1e-5):
             return
         if torch.allclose(got, x, atol=1e-5):
-            raise Mismatch(wording["x"])
+            raise failure(wording, "x")
         if torch.allclose(got, torch.zeros_like(got), atol=1e-5):
-            raise Mismatch(wording["zero"])
-        raise Mismatch(wording["other"], max_difference=float((got - expected).abs().max()))
+            raise failure(wording, "zero")
+        raise failure(wording, "other", {"max_difference": float((got - expected).abs().max())})
 
 
 # --- the visible checks: the student's classes built here -----------------------------------------
@@ -90,7 +91,7 @@ def _block_shapes(ns) -> str:
                                                     ((3, 8, 2), (2, 3, 7, 7), (2, 8, 4, 4))])
 
 
-STUDENT_WORDING = {"x": "it returned x: apply the ReLU after adding the shortcut",
+STUDENT_WORDING = {"shape": GRADER_WORDING["shape"], "x": "it returned x: apply the ReLU after adding the shortcut",
                    "zero": "add the shortcut x to F(x), then apply the ReLU",
                    "other": "add the shortcut x to F(x), then apply the ReLU"}
 
