@@ -13,10 +13,9 @@ from hypothesis import strategies as st
 from autograder.checks import strategies as S
 from autograder.checks.spec import WHOLE_SUBMISSION, Assignment, Check, Context, matches
 from autograder.checks.common import does_not_mutate, forbidden_api_check
-from tpcheck.compare import Mismatch, assert_plain_tensor
-from tpcheck.forbidden import NO_AUTOGRAD_NO_NN
 from autograder.checks.spec import Threshold
 from reference import tp1_perceptron as ref
+from tpcheck.parts import tp1_perceptron as part
 
 
 @st.composite
@@ -32,45 +31,21 @@ def cases(draw, *, batch=S.BATCH, dtype=torch.float32):
 
 
 def moves_toward_target(ctx: Context, ex) -> None:
-    """One update with a small η on a single example brings every output closer to its target
-    (|t_i − y_i| never grows, and shrinks where it was not already 0)."""
-    params, x, t, lr = ex["params"], ex["x"], ex["t"], ex["lr"]
-    before = (t - ref.forward(params, x)).abs()
-    new = ctx.call("update", params, x, t, lr)
-    if not isinstance(new, dict) or set(new) != {"W", "b"}:
-        raise Mismatch("update should return a dict with the keys 'W' and 'b'")
-    after = (t - ref.forward({k: assert_plain_tensor(new[k], f"params[{k!r}]") for k in ("W", "b")}, x)).abs()
-    worse = after > before + 1e-6
-    if worse.any():
-        i = int(worse.flatten().nonzero()[0])
-        raise Mismatch(f"after one update with η = {lr}, output {i} moved away from its target "
-                       f"(|t − y| went from {float(before.flatten()[i]):.4g} to {float(after.flatten()[i]):.4g}): "
-                       f"check the sign of the update", output=i)
+    """An update moves each output toward its target, as the reference's forward judges
+    (:func:`tpcheck.parts.tp1_perceptron.moves_toward_target`)."""
+    part.moves_toward_target(lambda *a: ctx.call("update", *a), ref.forward, ex)
 
 
 def predicts_argmax(ctx: Context, ex) -> None:
-    """predict returns the index of the largest output (rows with a near-tie are not judged)."""
-    params, x = ex["params"], ex["x"]
-    y = ref.forward(params, x)
-    got = assert_plain_tensor(ctx.call("predict", params, x), "predict's result")
-    expected = y.argmax(1)
-    if got.shape != expected.shape:
-        raise Mismatch(f"predict's result has shape {tuple(got.shape)}, expected {tuple(expected.shape)}")
-    if got.dtype != torch.int64:
-        raise Mismatch(f"predict's result has dtype {got.dtype}, expected torch.int64 (class indices)")
-    top2 = y.topk(min(2, y.shape[1]), dim=1).values
-    clear = (top2[:, 0] - top2[:, -1]) > 1e-4
-    wrong = clear & (got != expected)
-    if wrong.any():
-        i = int(wrong.nonzero()[0])
-        raise Mismatch(f"predict said class {int(got[i])} for example {i}, but its largest output is "
-                       f"class {int(expected[i])} (outputs {[round(v, 4) for v in y[i].tolist()]})", example_row=i)
+    """predict returns the class of the reference's largest output
+    (:func:`tpcheck.parts.tp1_perceptron.predicts_argmax`)."""
+    part.predicts_argmax(lambda *a: ctx.call("predict", *a), ref.forward, ex)
 
 
 UPDATE = ("params", "x", "t", "lr")
 ASSIGNMENT = Assignment(
     name="tp1_perceptron",
-    policy=NO_AUTOGRAD_NO_NN,
+    policy=part.POLICY,
     signatures={"forward": "forward(params, x)", "update": "update(params, x, t, lr)",
                 "predict": "predict(params, x)"},
     checks=(
@@ -93,7 +68,7 @@ ASSIGNMENT = Assignment(
     # Reference with these budgets (tests/test_threshold.py): 0.860 on mnist-sample, 0.863 on mnist.
     threshold=Threshold(
         recipe="perceptron", title="trained with your update, the perceptron reaches the accuracy goal",
-        uses=("forward", "update", "predict", WHOLE_SUBMISSION),
+        uses=(*part.TRAINING_USES, WHOLE_SUBMISSION),
         budgets={"mnist-sample": dict(epochs=10, batch_size=64, lr=0.03, schedule="linear", seed=0),
                  "mnist": dict(epochs=2, batch_size=64, lr=0.03, schedule="linear", seed=0)},
         minimum={"mnist-sample": 0.80, "mnist": 0.80},

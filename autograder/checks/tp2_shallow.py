@@ -17,14 +17,13 @@ from autograder.checks import strategies as S
 from autograder.checks.spec import WHOLE_SUBMISSION, Assignment, Check, Context, matches
 from autograder.checks.common import does_not_mutate, forbidden_api_check
 from tpcheck.compare import Mismatch, assert_plain_tensor
-from tpcheck.forbidden import NO_AUTOGRAD_NO_NN
-from tpcheck.gradcheck import REL_TOLERANCE, numerical_gradients_batch, relative_errors
 from autograder.submission import Struct
 from autograder.checks.spec import Threshold
 from reference import tp2_shallow as ref
+from tpcheck.parts import tp2_shallow as part
 
 TYPES = {"ShallowCache": ref.ShallowCache}
-KEYS = ("W1", "b1", "W2", "b2")
+KEYS = part.KEYS
 GRAD_NAMES = {k: f"the gradient for {k}" for k in KEYS}
 
 
@@ -74,10 +73,8 @@ def step_lowers_loss(ctx: Context, ex) -> None:
 
 
 def sigmoid_in_range(ctx: Context, ex) -> None:
-    """σ(a) stays in [0, 1] and is finite even for large |a| (no overflow)."""
-    got = assert_plain_tensor(ctx.call("sigmoid", ex["a"]), "sigmoid's result")
-    if not torch.isfinite(got).all() or (got < 0).any() or (got > 1).any():
-        raise Mismatch("sigmoid returned values outside [0, 1] or NaN/inf for large inputs")
+    """σ(a) stays in [0, 1] for large |a| (:func:`tpcheck.parts.tp2_shallow.sigmoid_in_range`)."""
+    part.sigmoid_in_range(lambda *a: ctx.call("sigmoid", *a), ex)
 
 
 def small_float64():
@@ -92,40 +89,18 @@ def small_float64():
 
 def finite_differences(ctx: Context, ex) -> None:
     """Your backward agrees with centred finite differences of your own forward and loss, in
-    float64 (relative error < 1e-6 per parameter): forward, loss and backward are consistent."""
-    params, x, t = ex["params"], ex["x"], ex["t"]
-
-    def totals(points):  # the loss at every perturbed point: two exchanges with the sandbox
-        outs = ctx.call_many("forward", [(p, x) for p in points])
-        if not all(isinstance(out, tuple) and len(out) == 2 for out in outs):
-            raise Mismatch("forward should return (y, cache)")
-        values = [assert_plain_tensor(v, "loss's result") for v in ctx.call_many("loss", [(y, t) for y, _ in outs])]
-        if any(v.numel() != 1 for v in values):
-            raise Mismatch("loss should return a single number (a tensor with one element)")
-        return values
-
-    out = ctx.call("forward", params, x)
-    if not isinstance(out, tuple) or len(out) != 2:
-        raise Mismatch("forward should return (y, cache)")
-    cache = out[1]
-    fields = tuple(cache) if isinstance(cache, tuple) else None
-    if fields is None or len(fields) != 3:
-        raise Mismatch("forward's cache should hold (x, h, y)")
-    grads = ctx.call("backward", params, Struct("ShallowCache", fields), t)
-    if not isinstance(grads, dict):
-        raise Mismatch(f"backward should return a dict with the keys {', '.join(KEYS)}")
-    errors = relative_errors(grads, numerical_gradients_batch(totals, params))
-    bad = {k: e for k, e in errors.items() if not e < REL_TOLERANCE}
-    if bad:
-        listed = ", ".join(f"{k}: {e:.2g}" for k, e in bad.items())
-        raise Mismatch(f"backward disagrees with finite differences of your forward and loss "
-                       f"(relative error {listed}; should be < {REL_TOLERANCE:g} in float64)", relative_errors=errors)
+    float64 (:func:`tpcheck.parts.tp2_shallow.finite_differences`); every perturbed point costs
+    one exchange with the sandbox per function."""
+    part.finite_differences(lambda *a: ctx.call("forward", *a), lambda *a: ctx.call("loss", *a),
+                            lambda p, cache, t: ctx.call("backward", p, Struct("ShallowCache", tuple(cache)), t), ex,
+                            forward_many=lambda args: ctx.call_many("forward", args),
+                            loss_many=lambda args: ctx.call_many("loss", args))
 
 
 BACKWARD = ("params", "cache", "t")
 ASSIGNMENT = Assignment(
     name="tp2_shallow",
-    policy=NO_AUTOGRAD_NO_NN,
+    policy=part.POLICY,
     signatures={"sigmoid": "sigmoid(a)", "sigmoid_derivative": "sigmoid_derivative(h)",
                 "forward": "forward(params, x)", "loss": "loss(y, t)", "output_delta": "output_delta(y, t)",
                 "hidden_delta": "hidden_delta(delta2, W2, h)", "backward": "backward(params, cache, t)",
@@ -164,7 +139,7 @@ ASSIGNMENT = Assignment(
     # Reference with these budgets (tests/test_threshold.py): 0.941 on mnist-sample, 0.964 on mnist.
     threshold=Threshold(
         recipe="shallow", title="trained with your forward, backward and update, the network reaches the accuracy goal",
-        uses=("forward", "loss", "backward", "update", WHOLE_SUBMISSION),
+        uses=(*part.TRAINING_USES, WHOLE_SUBMISSION),
         budgets={"mnist-sample": dict(epochs=10, batch_size=32, lr=0.1, hidden=128, hidden_lr_scale=200.0,
                                       schedule="cosine", warmup=0.2, seed=0),
                  "mnist": dict(epochs=3, batch_size=64, lr=0.2, hidden=256, hidden_lr_scale=200.0,

@@ -13,11 +13,12 @@ from hypothesis import strategies as st
 
 from autograder.checks import strategies as S
 from autograder.checks.spec import Assignment, Check, Context, matches
-from tpcheck.compare import Mismatch, assert_close, assert_plain_tensor
+from tpcheck.compare import Mismatch, assert_close
 from tpcheck.optim import make_optimizer
 from autograder.submission import Optimizer, Trainable
 from autograder.checks.spec import Threshold
 from reference import tp3_deep as ref
+from tpcheck.parts import tp3_deep as part
 
 ACTIVATIONS = tuple(ref.ACTIVATIONS)
 
@@ -38,48 +39,15 @@ def networks(draw, *, dtype=torch.float32):
     }
 
 
-def _params(value, sizes, what="init_params") -> dict:
-    L = len(sizes) - 1
-    keys = [f"{p}{l}" for l in range(1, L + 1) for p in ("W", "b")]
-    if not isinstance(value, dict) or sorted(value) != sorted(keys):
-        got = sorted(value) if isinstance(value, dict) else type(value).__name__
-        raise Mismatch(f"{what}({sizes}) should return a dict with the keys {', '.join(keys)}; got {got}")
-    for l in range(1, L + 1):
-        for key, shape in ((f"W{l}", (sizes[l - 1], sizes[l])), (f"b{l}", (sizes[l],))):
-            t = assert_plain_tensor(value[key], key)
-            if tuple(t.shape) != shape:
-                raise Mismatch(f"{key} has shape {tuple(t.shape)}, expected {shape} for sizes {sizes}")
-    return value
-
-
 def init_shapes(ctx: Context, ex) -> None:
-    """Every layer gets W_l (sizes[l-1], sizes[l]) and b_l (sizes[l],), for any depth."""
-    _params(ctx.call("init_params", ex["sizes"]), ex["sizes"])
+    """Every layer gets W_l (sizes[l-1], sizes[l]) and b_l (sizes[l],), for any depth
+    (:func:`tpcheck.parts.tp3_deep.init_shapes`)."""
+    part.init_shapes(lambda *a: ctx.call("init_params", *a), ex)
 
 
 def init_random_leaves(ctx: Context, ex) -> None:
-    """Weights are random (no two hidden units start identical, or they stay identical), finite,
-    and trainable leaves (requires_grad, no grad_fn)."""
-    sizes = ex["sizes"]
-    params = _params(ctx.call("init_params", sizes), sizes)
-    for key, t in params.items():
-        if not t.requires_grad or t.grad_fn is not None:
-            raise Mismatch(f"{key} should be a leaf tensor with requires_grad=True, so that "
-                           f"loss.backward() fills {key}.grad")
-        if not torch.isfinite(t).all():
-            raise Mismatch(f"{key} contains NaN or inf")
-    for l in range(1, len(sizes)):
-        W = params[f"W{l}"].detach()
-        if W.shape[1] >= 2:
-            columns = W.T  # (H_l, H_(l-1)): one row per unit of layer l
-            same = (columns[:, None, :] == columns[None, :, :]).all(-1)
-            same.fill_diagonal_(False)
-            if same.any():
-                i, j = (int(v) for v in same.nonzero()[0])
-                raise Mismatch(f"units {i} and {j} of layer {l} start with identical weights (W{l}[:, {i}] == "
-                               f"W{l}[:, {j}]): they would compute the same thing forever. Draw the weights at random.")
-        if W.numel() >= 2 and bool((W == W.flatten()[0]).all()):
-            raise Mismatch(f"W{l} is constant ({float(W.flatten()[0]):g} everywhere): draw the weights at random")
+    """Weights are random, finite, trainable leaves (:func:`tpcheck.parts.tp3_deep.init_random_leaves`)."""
+    part.init_random_leaves(lambda *a: ctx.call("init_params", *a), ex)
 
 
 def _accumulated_step(ex, stale):
@@ -182,7 +150,7 @@ ASSIGNMENT = Assignment(
     # Reference with these budgets (tests/test_threshold.py): 0.943 on mnist-sample, 0.972 on mnist.
     threshold=Threshold(
         recipe="deep", title="trained with your forward and train_step, the network reaches the accuracy goal",
-        uses=("forward", "train_step"),
+        uses=part.TRAINING_USES,
         budgets={"mnist-sample": dict(epochs=5, batch_size=64, lr=2e-3, hidden=[256, 256], optimizer="adam",
                                       activation="relu", loss="cross_entropy", seed=0),
                  "mnist": dict(epochs=2, batch_size=256, lr=2e-3, hidden=[256, 256], optimizer="adam",

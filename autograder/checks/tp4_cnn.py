@@ -33,6 +33,7 @@ from tpworker.probes import tiny_model
 from autograder.submission import StudentRaised
 from autograder.checks.spec import Threshold
 from reference import tp4_cnn as ref
+from tpcheck.parts import tp4_cnn as part
 
 PROBE_SECONDS = 20.0
 SEEDS = st.integers(0, 2**16 - 1)
@@ -184,23 +185,14 @@ def block_parameters(ctx: Context, ex) -> None:
 
 
 def block_identity(ctx: Context, ex) -> None:
-    """With every parameter zeroed (BatchNorm in eval mode), the residual branch gives 0, so a
-    block with an identity shortcut computes relu(0 + x) = relu(x)."""
-    x = _block_input(ex)
-    out = _built(ctx, "BasicBlock", ex["args"], [x], zero="all", mode="eval")
-    got, expected = out["outputs"][0], F.relu(x)
-    _shape("BasicBlock", ex["args"], got, tuple(x.shape))
-    if torch.allclose(got, expected, atol=1e-5):
-        return
-    if torch.allclose(got, x, atol=1e-5):
-        raise Mismatch("with its convolutions and BatchNorms zeroed, the block returned x itself: apply the ReLU "
-                       "after adding the shortcut, relu(F(x) + x)")
-    if torch.allclose(got, torch.zeros_like(got), atol=1e-5):
-        raise Mismatch("with its convolutions and BatchNorms zeroed, the block returned 0 instead of relu(x): "
-                       "add the shortcut x to the residual branch F(x) (identity when stride 1 and same channels)")
-    raise Mismatch("with its convolutions and BatchNorms zeroed, the block should return relu(x) "
-                   "(identity shortcut, stride 1, same channels); it returned something else",
-                   max_difference=float((got - expected).abs().max()))
+    """With every parameter zeroed (BatchNorm in eval mode), a block with an identity shortcut
+    computes relu(x) (:func:`tpcheck.parts.tp4_cnn.block_identity`)."""
+    def zeroed(x):
+        got = _built(ctx, "BasicBlock", ex["args"], [x], zero="all", mode="eval")["outputs"][0]
+        _shape("BasicBlock", ex["args"], got, tuple(x.shape))
+        return got
+
+    part.block_identity(zeroed, _block_input(ex))
 
 
 def block_nonlinear(ctx: Context, ex) -> None:
@@ -384,7 +376,7 @@ ASSIGNMENT = Assignment(
     # such a network reaches about 0.9 on CIFAR-10 in 10 epochs, the goal keeps a wide margin.
     threshold=Threshold(
         recipe="cnn", title="trained on CIFAR-10 with your ResNet and train_step, the network reaches the accuracy goal",
-        uses=("BasicBlock", "ResNet", "train_step"),
+        uses=part.TRAINING_USES,
         budgets={"cifar10": dict(model="ResNet", kwargs=dict(in_channels=3, num_classes=10, widths=[32, 64, 128],
                                                              blocks=[1, 1, 1]),
                                  shape=[3, 32, 32], epochs=10, batch_size=256, lr=0.1, momentum=0.9,
