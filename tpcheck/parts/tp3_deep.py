@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..optim import make_optimizer
 from ..compare import Mismatch, describe, type_name
 from . import Visible, Wording, failure
 
@@ -89,7 +90,7 @@ def train_step_learns(train_step: Callable, ex: dict[str, Any]) -> str:
         if stale:
             for v in p.values():
                 v.grad = torch.ones_like(v)
-        return p, torch.optim.SGD(list(p.values()), lr=ex["lr"])
+        return p, make_optimizer(p, "sgd", ex["lr"])
 
     p, opt = fresh(False)
     losses = [_number(train_step(p, opt, x, labels, **keywords)) for _ in range(20)]

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..optim import make_optimizer
 from ..compare import Mismatch, describe
 from . import Visible, Wording, failure
 
@@ -140,7 +141,7 @@ def _train_step(ns) -> str:
         if stale:
             for p in model.parameters():
                 p.grad = torch.ones_like(p)
-        return model, torch.optim.SGD(model.parameters(), lr=0.05)
+        return model, make_optimizer(model.parameters(), "sgd", 0.05)
 
     model, opt = fresh(False)
     losses = [_number(ns["train_step"](model, opt, x, labels)) for _ in range(20)]
