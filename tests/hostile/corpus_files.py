@@ -13,11 +13,9 @@ import copy
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
-import nbformat
 
 from autograder.results import CheckResult, Graded
 
@@ -72,7 +70,7 @@ def _notebook(nb: dict) -> Callable[[Path, str], None]:
 def _raising(message: str) -> dict:
     """predict raises RuntimeError(message) whatever it is called with."""
     def body(text: str) -> str:
-        head = text.split('"""')[0]  # def predict(...) -> Tensor:\n    
+        head = text.split('"""')[0]  # def predict(...) -> Tensor:\n
         return head + f"raise RuntimeError({message})\n"
     return _with_predict(body)
 
@@ -123,13 +121,19 @@ class Attack:
 
 
 PREDICT = frozenset({"predict"})
+ALL = frozenset({"forward", "update", "predict"})  # the code does not load: nothing can be called
 DEEP = "1" + " + 1" * 20_000
 ATTACKS: dict[str, Attack] = {
     "surrogate_in_code": Attack(_notebook(_with_predict(lambda t: t + "\nNAME = '\ud800-\udc80'\n")),
                                 PREDICT, "lone surrogate"),
     "surrogate_in_message": Attack(_notebook(_raising("'bad \\ud800 text ' + chr(0xdc80)")), PREDICT, "RuntimeError"),
     "deep_nesting": Attack(_notebook(_with_predict(lambda t: t + f"\nX = {DEEP}\n")), PREDICT, "nests too deeply"),
-    "huge_message": Attack(_notebook(_raising("'x' * 20_000_000")), PREDICT, "truncated"),
+    "huge_message_in_call": Attack(_notebook(_raising("'x' * 20_000_000")), PREDICT, "RuntimeError"),
+    # raised while the code loads, by an exception class with a 20 MB name (the worker cuts the
+    # message, not the type's name): the reason was once copied into every check's result
+    "huge_message_at_load": Attack(_notebook(_with_predict(
+        lambda t: t + "\n\nclass Boom:\n    raise type('E' * 20_000_000, (Exception,), {})('x' * 20_000_000)\n")),
+        ALL, "truncated"),
     "fifo_notebook": Attack(fifo, None, "not a regular file"),
     "dev_zero": Attack(link_to(lambda root: "/dev/zero"), None, "symbolic link"),
     "huge_notebook": Attack(huge, None, "20 MB"),

@@ -11,23 +11,23 @@ formula; every result file is small; the two runs give the same grades.
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import os
 from pathlib import Path
 
 import pytest
-from corpus_files import (ATTACKS, BUGGY, CORRECT, HONEST, NON_UTF8, A, dies_for_one, write_class)
+from corpus_files import ATTACKS, BUGGY, CORRECT, HONEST, NON_UTF8, A, dies_for_one, write_class
+from markupsafe import escape
 
 from autograder import checks
 from autograder.grade import grade_class, grade_in_pool
+from autograder.results import CheckResult, Graded
 from autograder.stages import find
 from autograder.stages.extract import ExtractError, read_notebook
 from autograder.stages.gradebook import gradebook_csv
 from autograder.stages.sandbox import Limits, bwrap_available
 from autograder.stages.store import MAX_MESSAGE, TRUNCATED, load_results, write_results
-from autograder.results import CheckResult, Graded
 
 SPEC = checks.load(A)
 LIMITS = Limits(call_seconds=4, startup_seconds=60, submission_seconds=120)
@@ -56,6 +56,8 @@ def expected_points(breaks: frozenset[str] | None, base: Path, honest_scores: di
     start = honest_scores["alice" if base == CORRECT else "bob"]
     if not breaks:
         return start
+    if breaks >= set(SPEC.functions):
+        return 0.0
     lost = sum(c.points for c in SPEC.checks if c.function in breaks)
     if breaks & set(SPEC.threshold.uses):
         lost += SPEC.threshold.points
@@ -124,8 +126,8 @@ def test_refused_folders_are_named_in_the_class_report(graded, label):
     _, out, _, _ = graded
     page = (out / "report.html").read_text(encoding="utf-8")
     section = page[page.index("Could not be graded"):]
-    assert html.escape(SHOWN.get(label, label)) in section
-    assert html.escape(ATTACKS[label].reason) in section
+    assert escape(SHOWN.get(label, label)) in section
+    assert escape(ATTACKS[label].reason) in section
     # nothing written under its name, and grades.csv / report.html are the grader's files
     assert (out / "grades.csv").is_file() and (out / "report.html").is_file()
     if label != "non_utf8":
@@ -153,9 +155,9 @@ def test_every_result_file_is_small(graded):
 @needs_bwrap
 def test_huge_message_is_capped_with_a_mark(graded):
     _, _, _, results = graded
-    g = results["huge_message"]
-    long = [r.message for r in g.results if TRUNCATED in r.message]
-    assert long and all(len(m) <= MAX_MESSAGE + len(TRUNCATED) for m in long)
+    g = results["huge_message_at_load"]
+    long = [r.message for r in g.results if TRUNCATED in r.message] + [g.error]
+    assert g.error.endswith(TRUNCATED) and all(len(m) <= MAX_MESSAGE + len(TRUNCATED) for m in long)
 
 
 @needs_bwrap
