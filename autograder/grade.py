@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from autograder import checks, registry, report
 from autograder.results import FAILED, CheckResult, Graded
 from autograder.stages import threshold
 from autograder.stages.extract import ExtractError, extract, read_notebook
-from autograder.stages.find import find_submissions
+from autograder.stages.find import scan
 from autograder.stages.gradebook import gradebook_csv
 from autograder.stages.run_checks import run_assignment
 from autograder.stages import sandbox as sandboxes
@@ -37,12 +40,41 @@ from autograder.submission import Unfilled
 
 def grade_one(student: str, notebook: Path | None, assignment_name: str, *, profile: str = "grading",
               limits=None, unsafe: bool = False, dataset: str = threshold.DEFAULT_DATASET,
-              data_root: str | None = None, device: str = "cpu") -> Graded:
+              data_root: str | None = None, device: str = "cpu", refused: str = "",
+              notes: tuple[str, ...] = ()) -> Graded:
     """Grade one submission: its checks, then its training run against the accuracy threshold
-    on ``dataset``; never raises for anything the submission did."""
+    on ``dataset``; never raises for anything the submission did. ``refused``: why the
+    submission is not read at all (a link, not a regular file: :mod:`autograder.stages.find`),
+    graded 0 with that reason; ``notes`` are kept with its results."""
+    try:
+        return _grade_one(student, notebook, assignment_name, profile=profile, limits=limits, unsafe=unsafe,
+                          dataset=dataset, data_root=data_root, device=device, refused=refused, notes=notes)
+    except Exception as e:  # noqa: BLE001 - whatever it was, it costs this submission only
+        return failed(student, assignment_name, f"grading failed: {type(e).__name__}: {e}", dataset=dataset,
+                      device=device, notes=notes)
+
+
+def failed(student: str, assignment_name: str, reason: str, *, dataset: str = threshold.DEFAULT_DATASET,
+           device: str = "cpu", notes: tuple[str, ...] = ()) -> Graded:
+    """Every check of the assignment failed for ``reason`` (the training run not run)."""
+    assignment = checks.load(assignment_name)
+    graded = Graded(student, assignment_name, [], assignment.max_points, error=reason, notes=list(notes))
+    graded.results = [CheckResult(assignment.check_id(c), c.title, c.function, FAILED, 0.0, c.points,
+                                  c.hidden, reason) for c in assignment.checks]
+    if assignment.threshold is not None:
+        try:
+            graded.results.append(threshold.run_threshold(assignment_name, assignment.threshold, None,
+                                                          graded.results, dataset=dataset, device=device))
+        except Exception:  # noqa: BLE001 - an unknown dataset, say: the run is simply not there
+            pass
+    return graded
+
+
+def _grade_one(student: str, notebook: Path | None, assignment_name: str, *, profile: str, limits, unsafe: bool,
+               dataset: str, data_root: str | None, device: str, refused: str, notes: tuple[str, ...]) -> Graded:
     start = time.perf_counter()
     assignment = checks.load(assignment_name)
-    graded = Graded(student, assignment_name, [], assignment.max_points)
+    graded = Graded(student, assignment_name, [], assignment.max_points, notes=list(notes))
 
     def all_failed(reason: str) -> Graded:
         graded.error = reason
@@ -54,6 +86,8 @@ def grade_one(student: str, notebook: Path | None, assignment_name: str, *, prof
         graded.seconds = time.perf_counter() - start
         return graded
 
+    if refused:
+        return all_failed(refused)
     if notebook is None:
         return all_failed("no notebook submitted")
     others = {name: checks.load(name).functions for name in registry.NAMES if name != assignment_name}
@@ -124,27 +158,94 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
     if any(checks.load(name).threshold is not None for name in assignments):
         threshold.load(dataset, data_root)
 
-    todo = []
+    todo, refused = [], []
     for assignment in assignments:
-        for student, notebook in find_submissions(submitted, assignment):
-            if force or not (out / student / assignment / RESULT_FILE).is_file():
-                todo.append((student, notebook, assignment))
+        found = scan(submitted, assignment)
+        refused += [(assignment, name, reason) for name, reason in found.refused]
+        for sub in found.submissions:
+            if force or not (out / sub.student / assignment / RESULT_FILE).is_file():
+                todo.append((sub.student, sub.notebook, assignment, sub.refused, sub.notes))
     kwargs = dict(profile=profile, limits=limits, unsafe=unsafe, dataset=dataset, data_root=data_root, device=device)
     bar = tqdm(total=len(todo), desc="grading", unit="submission", disable=not progress or not todo)
+
+    def store(graded: Graded) -> None:
+        """The submission's files; when they cannot be written, a failure in their place, and
+        when not even that, a line of the class report: never the end of the class."""
+        try:
+            write_results(out, graded, report.write_feedback)
+        except Exception as e:  # noqa: BLE001
+            reason = f"grading failed: its results could not be written ({type(e).__name__}: {e})"
+            try:
+                write_results(out, failed(graded.student, graded.assignment, reason, dataset=dataset, device=device))
+            except Exception:  # noqa: BLE001
+                refused.append((graded.assignment, graded.student, reason))
+        bar.update()
+
     if jobs <= 1:
-        for student, notebook, assignment in todo:
-            write_results(out, grade_one(student, notebook, assignment, **kwargs), report.write_feedback)
-            bar.update()
+        for student, notebook, assignment, why, notes in todo:
+            store(grade_one(student, notebook, assignment, refused=why, notes=notes, **kwargs))
     else:
-        # spawn, not fork: forking a process that already runs threads (torch's, the output
-        # drains) can deadlock the child
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(grade_one, s, n, a, **kwargs) for s, n, a in todo]
-            for future in as_completed(futures):
-                write_results(out, future.result(), report.write_feedback)
-                bar.update()
+        grade_in_pool(grade_one, todo, jobs, kwargs, store,
+                      lambda item, e: store(failed(item[0], item[2], f"grading failed: the grading process died "
+                                                   f"({type(e).__name__}: a worker of the pool ended abruptly, "
+                                                   f"e.g. out of memory, while grading it)",
+                                                   dataset=dataset, device=device, notes=item[4])))
     bar.close()
     everything = [g for a in assignments for g in load_results(out, a)]
     atomic_write(out / "grades.csv", gradebook_csv(everything))
-    report.write_class_report(out, everything)
+    report.write_class_report(out, everything, refused=refused)
     return everything
+
+
+def grade_in_pool(fn: Callable, todo: list[tuple], jobs: int, kwargs: dict, done: Callable[[Graded], None],
+                  died: Callable[[tuple, BaseException], None]) -> None:
+    """``fn(student, notebook, assignment, refused=…, notes=…, **kwargs)`` for every item of
+    ``todo``, ``jobs`` at a time in worker processes, ``done`` called with each result. A worker
+    that dies (BrokenProcessPool) costs only its submission: the pool is replaced, the items in
+    flight with it are graded again one at a time in a pool of their own, and ``died`` is called
+    for the one that kills its pool again."""
+    queue = list(todo)
+    while queue:
+        broken, queue = _pool_round(fn, queue, jobs, kwargs, done)
+        if len(broken) == 1:
+            died(*broken[0])
+        else:
+            for item, _ in broken:  # which of them killed it: each alone
+                again, _ = _pool_round(fn, [item], 1, kwargs, done)
+                if again:
+                    died(*again[0])
+
+
+def _pool_round(fn: Callable, queue: list[tuple], jobs: int, kwargs: dict, done: Callable[[Graded], None]):
+    """Grade ``queue`` in one pool, at most ``jobs`` in flight, until it is empty or the pool
+    breaks; returns ([(item, error)] of the items in flight when it broke, the items not started)."""
+    queue, broken, running = deque(queue), [], {}
+    # spawn, not fork: forking a process that already runs threads (torch's, the output
+    # drains) can deadlock the child
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        while queue or running:
+            while queue and len(running) < jobs and not broken:
+                student, notebook, assignment, why, notes = item = queue.popleft()
+                try:
+                    future = pool.submit(fn, student, notebook, assignment, refused=why, notes=notes, **kwargs)
+                except BrokenProcessPool as e:
+                    broken.append((item, e))
+                    break
+                running[future] = item
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                item = running.pop(future)
+                try:
+                    graded = future.result()
+                except BrokenProcessPool as e:
+                    broken.append((item, e))
+                    continue
+                except Exception as e:  # noqa: BLE001 - e.g. a result that cannot be pickled back
+                    student, _, assignment, _, notes = item
+                    graded = failed(student, assignment, f"grading failed: {type(e).__name__}: {e}", notes=notes,
+                                    dataset=kwargs.get("dataset", threshold.DEFAULT_DATASET),
+                                    device=kwargs.get("device", "cpu"))
+                done(graded)
+    return broken, list(queue)

@@ -101,9 +101,10 @@ class AssignmentReport:
     slowest: list[tuple[str, float]]
     threshold: dict[str, Any] | None  # reached, runs, median accuracy of the threshold checks
     rows: list[dict[str, Any]]  # one per submission, by student
+    refused: list[tuple[str, str]] = ()  # (student folder, reason): folders refused, no results written
 
 
-def assignment_report(name: str, graded: list[Graded]) -> AssignmentReport:
+def assignment_report(name: str, graded: list[Graded], refused: Iterable[tuple[str, str]] = ()) -> AssignmentReport:
     scores = [g.score for g in graded]
     max_score = max((g.max_score for g in graded), default=0.0)
     seconds = [g.seconds for g in graded]
@@ -130,20 +131,27 @@ def assignment_report(name: str, graded: list[Graded]) -> AssignmentReport:
         flagged=[(g.student, g.flags) for g in sorted(graded, key=lambda g: g.student) if g.flags],
         noted=[(g.student, g.notes) for g in sorted(graded, key=lambda g: g.student) if g.notes and not g.error],
         runtime_median=statistics.median(seconds) if seconds else 0.0, runtime_max=max(seconds, default=0.0),
-        runtime_total=sum(seconds), slowest=[(g.student, g.seconds) for g in slowest], threshold=threshold, rows=rows)
+        runtime_total=sum(seconds), slowest=[(g.student, g.seconds) for g in slowest], threshold=threshold, rows=rows,
+        refused=sorted(refused))
 
 
-def class_report_html(graded: list[Graded]) -> str:
-    """The instructor's report over every submission of every assignment in ``graded``."""
+def class_report_html(graded: list[Graded], refused: Iterable[tuple[str, str, str]] = ()) -> str:
+    """The instructor's report over every submission of every assignment in ``graded``;
+    ``refused``: (assignment, student folder, reason) of the folders that got no results
+    (:func:`autograder.stages.find.scan`), listed with those that could not be graded."""
     by_assignment: dict[str, list[Graded]] = {}
     for g in graded:
         by_assignment.setdefault(g.assignment, []).append(g)
-    reports = [assignment_report(name, gs) for name, gs in sorted(by_assignment.items())]
+    refusals: dict[str, list[tuple[str, str]]] = {}
+    for assignment, student, reason in refused:
+        by_assignment.setdefault(assignment, [])
+        refusals.setdefault(assignment, []).append((student, reason))
+    reports = [assignment_report(name, gs, refusals.get(name, ())) for name, gs in sorted(by_assignment.items())]
     return render("report.html.j2", reports=reports)
 
 
-def write_class_report(out: Path, graded: list[Graded]) -> Path:
+def write_class_report(out: Path, graded: list[Graded], refused: Iterable[tuple[str, str, str]] = ()) -> Path:
     """``OUT/report.html``, written atomically."""
     path = out / REPORT_FILE
-    atomic_write(path, class_report_html(graded))
+    atomic_write(path, class_report_html(graded, refused))
     return path

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,16 +39,16 @@ class Extracted:
     flags: list[Flag] = field(default_factory=list)
 
 
+MAX_NOTEBOOK_BYTES = 20 << 20  # as autograder.stages.find: checked before anything is read
+MAX_DEPTH = 100  # AST levels in a cell: honest code nests a few dozen; ast.unparse recurses on each
+
 KEPT = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 def read_notebook(path: str | Path) -> nbformat.NotebookNode:
     """The notebook at ``path``, or an ExtractError naming what is wrong with the file."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise ExtractError(f"{path.name} cannot be read ({e.strerror})") from None
+    raw = read_regular_file(path, MAX_NOTEBOOK_BYTES)
     if not raw.strip():
         raise ExtractError(f"{path.name} is empty")
     try:
@@ -67,6 +69,49 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
     return nb
 
 
+def read_regular_file(path: Path, cap: int) -> bytes:
+    """The bytes of ``path``, only if it is a regular file (never through a link: ``O_NOFOLLOW``;
+    a FIFO never blocks: ``O_NONBLOCK``) of at most ``cap`` bytes, checked before reading and
+    again while reading; else an ExtractError naming why."""
+    name = _shown(path.name)
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        raise ExtractError(f"{name} cannot be read ({e.strerror})") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise ExtractError(f"the submission is a symbolic link: {name}; submit the file itself")
+    if not stat.S_ISREG(st.st_mode):
+        raise ExtractError(f"{name} is not a regular file (a FIFO, device or folder); submit the notebook file itself")
+    too_big = ExtractError(f"{name} is larger than the {cap >> 20} MB a notebook may be; clear its outputs and submit it again")
+    if st.st_size > cap:
+        raise too_big
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise ExtractError(f"{name} cannot be read ({e.strerror})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced between lstat and open
+            raise ExtractError(f"{name} is not a regular file; submit the notebook file itself")
+        chunks, size = [], 0
+        while size <= cap:
+            chunk = os.read(fd, min(1 << 20, cap + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > cap:  # grew after the lstat
+            raise too_big
+        return b"".join(chunks)
+    except OSError as e:
+        raise ExtractError(f"{name} cannot be read ({e.strerror})") from None
+    finally:
+        os.close(fd)
+
+
+def _shown(name: str) -> str:
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def extract(nb: nbformat.NotebookNode, functions: tuple[str, ...] = (), *,
             other_assignments: dict[str, tuple[str, ...]] | None = None) -> Extracted:
     """The code to grade from a notebook; ``functions`` are the graded names to look for."""
@@ -83,6 +128,15 @@ def extract(nb: nbformat.NotebookNode, functions: tuple[str, ...] = (), *,
             tree = ast.parse(source)
         except SyntaxError as e:
             skipped.append(f"cell {number}{_id(cell)}: {type(e).__name__} on its line {e.lineno}: {e.msg}")
+            continue
+        except (ValueError, RecursionError, MemoryError) as e:  # a lone surrogate; nesting too deep to parse
+            what = "nests too deeply to be read" if isinstance(e, (RecursionError, MemoryError)) else \
+                "holds a character that is not valid text (a lone surrogate)" if isinstance(e, UnicodeError) else str(e)
+            skipped.append(f"cell {number}{_id(cell)}: {type(e).__name__}: the cell {what}")
+            continue
+        if _depth(tree) > MAX_DEPTH:
+            skipped.append(f"cell {number}{_id(cell)}: the cell nests more than {MAX_DEPTH} levels deep; "
+                           f"split its expressions")
             continue
         lines = source.splitlines()
         for node in tree.body:
@@ -111,6 +165,17 @@ def extract(nb: nbformat.NotebookNode, functions: tuple[str, ...] = (), *,
     stubs = [f for f in functions if f in defined and not rebinds_it and _is_stub(kept[f])]
     flagged = [f for node in [*_unique(imports), *(kept[name] for name in order)] for f in flags.get(id(node), ())]
     return Extracted(ast.unparse(module), defined, skipped, missing, stubs, sorted(flagged, key=lambda f: (f.cell, f.line))[:MAX_FLAGS])
+
+
+def _depth(tree: ast.AST) -> int:
+    """The deepest nesting of ``tree``, counted without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH:  # deeper is already too deep
+            stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def _keep(kept: dict, order: list, name: str, node: ast.stmt) -> None:

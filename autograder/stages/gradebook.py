@@ -73,12 +73,24 @@ def gradebook_csv(graded: list[Graded]) -> str:
     check_ids = sorted({r.check_id for g in graded for r in g.results})
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", "assignment", "score", "max_score", *check_ids])
+    writer.writerow([_text(c) for c in ["student", "assignment", "score", "max_score", *check_ids]])
     for g in sorted(graded, key=lambda g: (g.student, g.assignment)):
         points = {r.check_id: r.points for r in g.results}
-        writer.writerow([g.student, g.assignment, _num(g.score), _num(g.max_score),
+        writer.writerow([_text(g.student), _text(g.assignment), _num(g.score), _num(g.max_score),
                          *(_num(points[c]) if c in points else "" for c in check_ids)])
     return buffer.getvalue()
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(cell: str) -> str:
+    """A text cell a spreadsheet will not run: one that starts like a formula (``=``, ``+``,
+    ``-``, ``@``, tab, CR: a student folder named ``=HYPERLINK(…)``) gets a leading ``'``, as
+    OWASP recommends. A CR, which the csv module leaves unquoted, is written as ``\\r``: it
+    would start a row in some spreadsheets. Numbers are written by :func:`_num`, never here."""
+    cell = "'" + cell if cell.startswith(FORMULA_START) else cell
+    return cell.replace("\r", "\\r")
 
 
 def _num(x: float) -> str:

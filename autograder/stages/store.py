@@ -7,13 +7,20 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from autograder.results import CheckResult, Graded
 
 RESULT_FILE = "grading.json"  # ours, complete; results.json is Gradescope's format
+
+# every string a submission can put in its results is capped before it is stored or shown
+MAX_MESSAGE = 4_000  # characters of a message, an error, a note, a string in a check's details
+MAX_NOTES = 200  # notes kept per submission
+MAX_OUTPUT = 140_000  # characters of printed output (the sandbox keeps 64 KiB of each stream)
+MAX_ITEMS = 10_000  # items of a list or dict in a check's details (a learning curve has ~10)
+TRUNCATED = "… (truncated)"
 
 
 # --- files ----------------------------------------------------------------------------------------
@@ -23,8 +30,47 @@ def atomic_write(path: Path, text: str) -> None:
     """Write via a temporary file and a rename: a killed run never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    # any string survives: what UTF-8 cannot encode (a lone surrogate from a student's message)
+    # is written as its escape; text that can be encoded is written as it always was
+    tmp.write_text(text, encoding="utf-8", errors="backslashreplace")
     os.replace(tmp, path)
+
+
+def cap_text(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` cut at ``limit`` characters, with a visible mark when it was cut."""
+    if not isinstance(text, str):
+        text = str(text)
+    return text if len(text) <= limit else text[:limit] + TRUNCATED
+
+
+def _cap_value(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return cap_text(value)
+    if depth > 20:
+        return TRUNCATED
+    if isinstance(value, dict):
+        items = list(value.items())
+        capped = {cap_text(str(k), 200) if not isinstance(k, (int, float)) else k: _cap_value(v, depth + 1)
+                  for k, v in items[:MAX_ITEMS]}
+        if len(items) > MAX_ITEMS:
+            capped[TRUNCATED] = f"{len(items) - MAX_ITEMS} more"
+        return capped
+    if isinstance(value, (list, tuple)):
+        capped = [_cap_value(v, depth + 1) for v in value[:MAX_ITEMS]]
+        return capped + [TRUNCATED] if len(value) > MAX_ITEMS else capped if isinstance(value, list) else type(value)(capped)
+    return value
+
+
+def capped(graded: Graded) -> Graded:
+    """``graded`` with every string it carries from the submission capped (messages, error,
+    notes, output, the strings of details and counterexamples); unchanged when nothing is over."""
+    results = [replace(r, message=cap_text(r.message), details=_cap_value(r.details),
+                       counterexample=_cap_value(r.counterexample)) for r in graded.results]
+    notes = [cap_text(n) for n in graded.notes[:MAX_NOTES]]
+    if len(graded.notes) > MAX_NOTES:
+        notes.append(f"{len(graded.notes) - MAX_NOTES} more notes{TRUNCATED}")
+    return replace(graded, results=results, error=cap_text(graded.error), notes=notes,
+                   output=cap_text(graded.output, MAX_OUTPUT))
 
 
 def gradescope(graded: Graded) -> dict[str, Any]:
@@ -43,7 +89,9 @@ def gradescope(graded: Graded) -> dict[str, Any]:
 
 def write_results(out: Path, graded: Graded, pages: Callable[[Path, Graded], Any] | None = None) -> Path:
     """``results.json``, then the pages ``pages(out, graded)`` writes (the feedback page), then
-    ``grading.json``, last: a submission with a ``grading.json`` has all its files."""
+    ``grading.json``, last: a submission with a ``grading.json`` has all its files. Every
+    string is capped first (:func:`capped`), for the pages too."""
+    graded = capped(graded)
     folder = out / graded.student / graded.assignment
     data = {**asdict(graded), "results": [r.to_json() for r in graded.results], "score": graded.score}
     atomic_write(folder / "results.json", json.dumps(gradescope(graded), indent=1, ensure_ascii=False))

@@ -66,7 +66,7 @@ def graded(submitted, tmp_path_factory):
 
 
 def test_layout_is_nbgrader_submitted(submitted):
-    assert [s for s, _ in find_submissions(submitted, A)] == sorted([*CLASS, "notebook_missing"])
+    assert [s.student for s in find_submissions(submitted, A)] == sorted([*CLASS, "notebook_missing"])
     assert find_submissions(submitted.parent, A) == find_submissions(submitted, A)
 
 
