@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Hypothesis settings profile (default: grading)")
     g = sub.add_parser("grade", help="grade a class: each submission in its own sandbox, into a gradebook")
     g.add_argument("submitted", help="nbgrader's submitted/ folder (submitted/<student>/<assignment>/*.ipynb) or a course root")
-    g.add_argument("--assignment", action="append", required=True, choices=list(registry.NAMES),
-                   help="assignment to grade (repeat for several)")
+    g.add_argument("--assignment", action="append", choices=list(registry.NAMES),
+                   help="assignment to grade (repeat for several; default: every assignment of the course "
+                        "that has a submission in SUBMITTED)")
     g.add_argument("--out", required=True, help="folder for grades.csv and per-student results")
     g.add_argument("--jobs", type=_at_least(1), default=1, help="submissions graded in parallel (default: 1)")
     g.add_argument("--timeout", type=_positive_seconds, default=20.0, help="seconds allowed per call of a student's function (default: 20)")
@@ -111,6 +112,14 @@ def grade_main(args) -> int:
     if not submitted.is_dir():
         print(f"error: {submitted} is not a folder", file=sys.stderr)
         return 2
+    if not args.assignment:
+        from autograder.stages.find import find_submissions
+
+        args.assignment = [name for name in registry.NAMES if find_submissions(submitted, name)]
+        if not args.assignment:
+            print(f"error: no submission of any assignment ({', '.join(registry.NAMES)}) in {submitted}: expected "
+                  f"nbgrader's layout submitted/<student>/<assignment>/<notebook>.ipynb", file=sys.stderr)
+            return 2
     if refusal := class_refusal(submitted, args.assignment, args.dataset, args.device):
         print(f"error: {refusal}", file=sys.stderr)
         return 2

@@ -8,7 +8,6 @@ together on 2 cores.
 
 from __future__ import annotations
 
-import importlib
 import sys
 import time
 from pathlib import Path
@@ -21,10 +20,10 @@ from autograder import checks  # noqa: E402
 from autograder.checks import profiles as settings
 from autograder.stages.run_checks import run_assignment  # noqa: E402
 from autograder.submission import InProcess  # noqa: E402
-from autograder.course.validate import REFERENCE_MODULES  # noqa: E402
+from autograder import registry  # noqa: E402
 
 
-MNIST_ASSIGNMENTS = ["tp1_perceptron", "tp2_shallow", "tp3_deep"]  # the MNIST parts
+MNIST_ASSIGNMENTS = list(registry.MNIST)  # the MNIST parts
 
 
 def bias_sign_perceptron(module):
@@ -43,12 +42,12 @@ def main() -> int:
     total = 0.0
     for name in MNIST_ASSIGNMENTS:
         assignment = checks.load(name)
-        module = importlib.import_module(REFERENCE_MODULES[name])
+        module = registry.get(name).reference()
         run_assignment(assignment, InProcess(module), "dev")  # warm-up: imports, first-call costs
         t0 = time.perf_counter()
         run_assignment(assignment, InProcess(module), "grading")
         correct = time.perf_counter() - t0
-        overrides = bias_sign_perceptron(module) if name == "tp1_perceptron" else {
+        overrides = bias_sign_perceptron(module) if module.PART == "perceptron" else {
             "forward": lambda *a, _f=module.forward, **k: _f(*a, **k) * 1.01}
         t0 = time.perf_counter()
         run_assignment(assignment, InProcess({**vars(module), **overrides}), "grading")

@@ -29,10 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from autograder import registry  # noqa: E402
 from autograder.grade import grade_class  # noqa: E402
 from autograder.stages.sandbox import Limits  # noqa: E402
 
-ASSIGNMENTS = ["tp1_perceptron", "tp2_shallow", "tp3_deep"]
+ASSIGNMENTS = list(registry.MNIST)  # the MNIST parts
 STUDENTS = ["correct", "buggy", "crash", "empty"]
 
 

@@ -134,7 +134,7 @@ forward_matches.bank_examples = bank_networks  # type: ignore[attr-defined]
 
 
 ASSIGNMENT = Assignment(
-    name="tp3_deep",
+    name=__name__.rpartition(".")[2],  # the assignment's name is its module's (autograder.registry)
     signatures={"init_params": "init_params(sizes)", "forward": "forward(params, x, activation)",
                 "train_step": "train_step(params, optimizer, x, labels, *, activation, loss)"},
     checks=(
