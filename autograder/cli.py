@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from autograder import registry
-from autograder import checks
 
 
 def _at_least(low: int):
