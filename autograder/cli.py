@@ -150,6 +150,13 @@ def grade_main(args) -> int:
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        from autograder.stages.store import RESULT_FILE
+
+        kept = sum(1 for _ in out.glob(f"*/*/{RESULT_FILE}"))
+        print(f"interrupted: {kept} graded submission(s) kept in {out}; the same command grades the rest",
+              file=sys.stderr)
+        return 130
     if args.nbgrader_db:
         from autograder.stages.gradebook import GradebookError, write_scores
 

@@ -181,20 +181,35 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
                 refused.append((graded.assignment, graded.student, reason))
         bar.update()
 
-    if jobs <= 1:
-        for student, notebook, assignment, why, notes in todo:
-            store(grade_one(student, notebook, assignment, refused=why, notes=notes, **kwargs))
-    else:
-        grade_in_pool(grade_one, todo, jobs, kwargs, store,
-                      lambda item, e: store(failed(item[0], item[2], f"grading failed: the grading process died "
-                                                   f"({type(e).__name__}: a worker of the pool ended abruptly, "
-                                                   f"e.g. out of memory, while grading it)",
-                                                   dataset=dataset, device=device, notes=item[4])))
-    bar.close()
+    try:
+        if jobs <= 1:
+            for student, notebook, assignment, why, notes in todo:
+                store(grade_one(student, notebook, assignment, refused=why, notes=notes, **kwargs))
+        else:
+            grade_in_pool(grade_one, todo, jobs, kwargs, store,
+                          lambda item, e: store(failed(item[0], item[2], f"grading failed: the grading process died "
+                                                       f"({type(e).__name__}: a worker of the pool ended abruptly, "
+                                                       f"e.g. out of memory, while grading it)",
+                                                       dataset=dataset, device=device, notes=item[4])))
+    finally:
+        bar.close()  # before anything else is printed (Ctrl-C's one line)
     everything = [g for a in assignments for g in load_results(out, a)]
     atomic_write(out / "grades.csv", gradebook_csv(everything))
     report.write_class_report(out, everything, refused=refused)
     return everything
+
+
+def die_with_parent() -> None:
+    """Make this process get SIGKILL when its parent dies (Linux's PR_SET_PDEATHSIG): a pool
+    worker outlives neither a grader killed with ``kill -9`` nor a Ctrl-C, and its sandbox dies
+    with it (bubblewrap's --die-with-parent)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # not Linux: the pool's own shutdown is all there is
+        pass
 
 
 def grade_in_pool(fn: Callable, todo: list[tuple], jobs: int, kwargs: dict, done: Callable[[Graded], None],
@@ -222,30 +237,45 @@ def _pool_round(fn: Callable, queue: list[tuple], jobs: int, kwargs: dict, done:
     queue, broken, running = deque(queue), [], {}
     # spawn, not fork: forking a process that already runs threads (torch's, the output
     # drains) can deadlock the child
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        while queue or running:
-            while queue and len(running) < jobs and not broken:
-                student, notebook, assignment, why, notes = item = queue.popleft()
-                try:
-                    future = pool.submit(fn, student, notebook, assignment, refused=why, notes=notes, **kwargs)
-                except BrokenProcessPool as e:
-                    broken.append((item, e))
-                    break
-                running[future] = item
-            if not running:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=die_with_parent) as pool:
+        try:
+            return _drain_pool(fn, pool, queue, broken, running, jobs, kwargs, done)
+        except KeyboardInterrupt:
+            # Ctrl-C: the submissions in flight are abandoned, not waited for (their sandboxes die
+            # with their pool worker: bubblewrap's --die-with-parent); finished ones are stored
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _drain_pool(fn: Callable, pool: ProcessPoolExecutor, queue: deque, broken: list, running: dict, jobs: int,
+                kwargs: dict, done: Callable[[Graded], None]):
+    """The body of :func:`_pool_round`, in ``pool``."""
+    while queue or running:
+        while queue and len(running) < jobs and not broken:
+            student, notebook, assignment, why, notes = item = queue.popleft()
+            try:
+                future = pool.submit(fn, student, notebook, assignment, refused=why, notes=notes, **kwargs)
+            except BrokenProcessPool as e:
+                broken.append((item, e))
                 break
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                item = running.pop(future)
-                try:
-                    graded = future.result()
-                except BrokenProcessPool as e:
-                    broken.append((item, e))
-                    continue
-                except Exception as e:  # noqa: BLE001 - e.g. a result that cannot be pickled back
-                    student, _, assignment, _, notes = item
-                    graded = failed(student, assignment, f"grading failed: {type(e).__name__}: {e}", notes=notes,
-                                    dataset=kwargs.get("dataset", threshold.DEFAULT_DATASET),
-                                    device=kwargs.get("device", "cpu"))
-                done(graded)
+            running[future] = item
+        if not running:
+            break
+        finished, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in finished:
+            item = running.pop(future)
+            try:
+                graded = future.result()
+            except BrokenProcessPool as e:
+                broken.append((item, e))
+                continue
+            except Exception as e:  # noqa: BLE001 - e.g. a result that cannot be pickled back
+                student, _, assignment, _, notes = item
+                graded = failed(student, assignment, f"grading failed: {type(e).__name__}: {e}", notes=notes,
+                                dataset=kwargs.get("dataset", threshold.DEFAULT_DATASET),
+                                device=kwargs.get("device", "cpu"))
+            done(graded)
     return broken, list(queue)

@@ -1,0 +1,102 @@
+"""When the grader is stopped (Ctrl-C, kill -9), does it stop at once, keep what it finished, and
+leave no process behind?"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder.stages.sandbox import bwrap_available
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "submitted"
+pytestmark = pytest.mark.skipif(not bwrap_available(), reason="needs bubblewrap")
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (read from /proc: parent ids)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry.name)] = int(fields[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def start(out: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(EXAMPLES), "--out", str(out),
+                             "--jobs", "2", "--timeout", "10", "--force"], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def wait_for(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def sandboxes_running(pid: int) -> bool:
+    return any(b"tpworker" in Path(f"/proc/{p}/cmdline").read_bytes() for p in descendants(pid)
+               if Path(f"/proc/{p}/cmdline").exists())
+
+
+def test_kill_9_of_the_grader_leaves_no_worker(tmp_path):
+    """kill -9 of the grader with --jobs 2: its pool workers and their sandboxes die with it."""
+    grader = start(tmp_path / "out")
+    try:
+        assert wait_for(lambda: sandboxes_running(grader.pid), 180), "no sandbox started"
+        below = descendants(grader.pid)
+        assert len(below) >= 3  # two pool workers and at least one sandbox
+        os.kill(grader.pid, signal.SIGKILL)
+        grader.wait(10)
+        assert wait_for(lambda: not any(alive(p) for p in below), 20), [p for p in below if alive(p)]
+    finally:
+        if grader.poll() is None:
+            grader.kill()
+
+
+def test_ctrl_c_stops_keeps_finished_results_and_says_so(tmp_path):
+    """Ctrl-C (SIGINT to the terminal's process group) with --jobs 2: the grader stops without
+    grading the rest, every finished result stays readable, one line says what was kept."""
+    out = tmp_path / "out"
+    grader = start(out)
+    try:
+        assert wait_for(lambda: any(out.glob("*/*/grading.json")), 240), "nothing was graded"
+        below = descendants(grader.pid)
+        os.killpg(grader.pid, signal.SIGINT)
+        _, err = grader.communicate(timeout=60)
+    finally:
+        if grader.poll() is None:
+            os.killpg(grader.pid, signal.SIGKILL)
+    assert grader.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1].startswith("interrupted: "), err[-2000:]
+    done = list(out.glob("*/*/grading.json"))
+    assert 1 <= len(done) < 15  # the class has 15 submissions: it stopped before the end
+    assert all(json.loads(p.read_text())["student"] for p in done)
+    assert not (out / "grades.csv").exists()
+    assert wait_for(lambda: not any(alive(p) for p in below), 20), [p for p in below if alive(p)]
