@@ -1,0 +1,90 @@
+"""The memory a call's tensor arguments live in, shared by the sandbox's driver and the student's
+process, so that the driver reads what a call left in its arguments itself (mutation is observed
+from outside the student's process, :mod:`tpworker.driver`).
+
+One anonymous memory file (``memfd_create``) made by the driver, sealed against shrinking (the
+student's process cannot truncate it under the driver's mapping), inherited by the student's
+process as one file descriptor and mapped by both. A call's layout lists, for each tensor, its
+byte offset (64-byte aligned), dtype and shape: plain JSON in the request. torch only.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import mmap
+import os
+from typing import Any
+
+import torch
+
+ALIGN = 64
+DTYPES = {str(d).removeprefix("torch."): d for d in (
+    torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
+    torch.float16, torch.bfloat16, torch.float32, torch.float64)}
+MAX_BYTES = 4 << 30  # more than any honest call's arguments
+
+
+def create() -> int:
+    """A new memory file (driver side), sealed so that nobody can shrink it."""
+    fd = os.memfd_create("tp-arguments", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_SEAL)
+    return fd
+
+
+class Memory:
+    """One side's mapping of the memory file ``fd``."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.size = 0
+        self.map: mmap.mmap | None = None
+
+    def grow(self, size: int) -> None:
+        """Driver side: make the file at least ``size`` bytes and map all of it."""
+        if size > self.size:
+            size = max(size, 2 * self.size, 1 << 20)
+            size = -(-size // mmap.PAGESIZE) * mmap.PAGESIZE
+            os.ftruncate(self.fd, size)
+            self._map(size)
+
+    def attach(self, size: int) -> None:
+        """Student side: map at least ``size`` bytes (the driver has grown the file)."""
+        if size > self.size:
+            self._map(os.fstat(self.fd).st_size)
+
+    def _map(self, size: int) -> None:
+        # the previous mapping stays alive as long as tensors view it (it cannot be closed then)
+        self.map = mmap.mmap(self.fd, size) if size else None
+        self.size = size
+
+    def view(self, entry: Any) -> torch.Tensor:
+        """The tensor of one layout entry ``[offset, dtype, shape]``, as a view of the memory."""
+        offset, dtype, shape = int(entry[0]), DTYPES[str(entry[1])], tuple(int(s) for s in entry[2])
+        count = 1
+        for s in shape:
+            count *= s
+        nbytes = count * dtype.itemsize
+        if offset < 0 or offset % ALIGN or offset + nbytes > self.size or min(shape, default=0) < 0:
+            raise ValueError("argument outside the shared memory")
+        if nbytes == 0:
+            return torch.empty(shape, dtype=dtype)
+        raw = torch.frombuffer(self.map, dtype=torch.uint8, count=nbytes, offset=offset)
+        return raw.view(dtype).view(shape)
+
+    def place(self, tensors: list[torch.Tensor]) -> list[list[Any]]:
+        """Driver side: copy ``tensors`` into the memory and return their layout."""
+        layout, offset = [], 0
+        for t in tensors:
+            layout.append([offset, str(t.dtype).removeprefix("torch."), list(t.shape)])
+            offset += -(-t.numel() * t.element_size() // ALIGN) * ALIGN
+        if offset > MAX_BYTES:
+            raise ValueError(f"arguments of {offset} bytes, more than the {MAX_BYTES} the sandbox shares")
+        self.grow(offset)
+        for t, entry in zip(tensors, layout):
+            if t.numel():
+                self.view(entry).copy_(t.detach())
+        return layout
+
+    def read(self, layout: list[list[Any]]) -> list[torch.Tensor]:
+        """Driver side: copies of the tensors of ``layout`` as the memory holds them now."""
+        return [self.view(entry).clone() for entry in layout]
