@@ -33,7 +33,7 @@ from tpcheck.forbidden import CallRecorder, Policy
 from .framing import read_blocking, read_message, write_message
 from .probes import PROBES
 from .recipes import RECIPES, Trainer
-from .shared import Memory
+from .shared import Memory, keep_freed_memory
 from .wire import Shared
 
 REQUESTS, ANSWERS = (int(fd) for fd in os.environ.get("TP_FDS", "3,4").split(","))
@@ -54,6 +54,7 @@ def read_request(fd: int) -> dict | None:
 
 def main() -> int:
     torch.set_num_threads(int(os.environ.get("TP_THREADS", "1")))
+    keep_freed_memory()
     memory = Memory(int(os.environ["TP_SHM"])) if os.environ.get("TP_SHM") else None
     load = read_request(REQUESTS)
     if load is None or load.get("op") != "load":
