@@ -39,6 +39,7 @@ from typing import Any, Callable
 import torch
 
 from tpcheck.boundary import OPTIMIZERS, Optimizer, Struct, Trainable
+from tpcheck.forbidden import Policy, canary
 
 from . import shared
 from .framing import HEADER, MAX_BYTES, read_blocking, read_message, write_all, write_message
@@ -224,6 +225,20 @@ def _after(original: Any, placed: Any, reported: Any, read: list[torch.Tensor]) 
     return original
 
 
+SILENCED = "nothing at all: the forbidden-API recorder was silenced in your process"
+TAMPERED_ENCODER = ("the process running your code changed how its answers are encoded (the grader's own "
+                    "code in it was altered)")
+
+
+def _canary_intact(value: Any) -> bool:
+    """The plain tensor and the non-leaf the student's process sends with each answer, as they were."""
+    if not isinstance(value, tuple) or len(value) != 2 or not all(type(t) is torch.Tensor for t in value):
+        return False
+    plain, non_leaf = value
+    return (not plain.requires_grad and plain.is_leaf and non_leaf.requires_grad and not non_leaf.is_leaf
+            and plain.shape == non_leaf.shape == (1,))
+
+
 def call(student: Student, request: dict) -> dict:
     """A ``call`` or ``map`` request through the shared memory."""
     single = request["op"] == "call"
@@ -245,13 +260,19 @@ def call(student: Student, request: dict) -> dict:
     if not isinstance(answered, tuple if not single else list) or len(answered) != len(calls) \
             or not all(isinstance(a, dict) for a in answered):
         return {"ok": False, "exc_type": "WorkerDied", "message": "the process running your code answered out of turn"}
+    expected = canary(Policy(**{k: tuple(v) if isinstance(v, list) else v for k, v in request.get("policy", {}).items()}),
+                      run=False)
     results = []
     for data_in, args, got in zip(calls, placed, answered):
+        if not _canary_intact(got.get("canary")):
+            return {"ok": False, "exc_type": "Tampering", "message": TAMPERED_ENCODER}
         reported = got.get("inputs_after")
         reported = reported if isinstance(reported, tuple) and len(reported) == len(args) else (None,) * len(args)
         after = [_after(o, p, r, read) for o, p, r in zip(data_in["args"], args, reported)]
         forbidden = got.get("forbidden", answer.get("forbidden") if single else ())
         forbidden = [str(f) for f in forbidden][:50] if isinstance(forbidden, (list, tuple)) else []
+        if expected is not None:  # our own forbidden call comes first, or the record was silenced
+            forbidden = forbidden[1:] if forbidden[:1] == [expected] else [SILENCED, *forbidden]
         results.append({"output": got.get("output"), "inputs_after": after, "forbidden": forbidden})
     if single:
         r = results[0]
@@ -361,7 +382,12 @@ def main() -> int:
                 except BaseException as e:  # noqa: BLE001 - a recipe's complaint about an output
                     answer = error(e)
             elif op in ("call", "map"):
-                answer = call(student, request)
+                try:
+                    answer = call(student, request)
+                except (StudentDied, ValueError):
+                    raise
+                except Exception as e:  # noqa: BLE001 - e.g. arguments larger than the memory may grow
+                    answer = {"ok": False, "exc_type": "SandboxError", "message": f"{type(e).__name__}: {e}"[:500]}
             else:  # probe, Part 4's train: where the student's classes are
                 student.send(request)
                 write_all(answers, student.receive_raw())

@@ -24,6 +24,8 @@ DTYPES = {str(d).removeprefix("torch."): d for d in (
     torch.float16, torch.bfloat16, torch.float32, torch.float64)}
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 MAX_BYTES = 4 << 30  # more than any honest call's arguments
+RING = 16 << 20  # sparse: only the pages of the arguments in flight hold memory (RLIMIT_FSIZE bounds it)
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 1, 2
 
 
 def keep_freed_memory() -> None:
@@ -52,11 +54,12 @@ class Memory:
         self.fd = fd
         self.size = 0
         self.map: mmap.mmap | None = None
+        self.cursor = 0  # where the next call's arguments go
+        self.region = (0, 0)  # the bytes of the last call's arguments
 
     def grow(self, size: int) -> None:
         """Driver side: make the file at least ``size`` bytes and map all of it."""
         if size > self.size:
-            size = max(size, 2 * self.size, 1 << 20)
             size = -(-size // mmap.PAGESIZE) * mmap.PAGESIZE
             os.ftruncate(self.fd, size)
             self._map(size)
@@ -86,19 +89,42 @@ class Memory:
         return raw.view(dtype).view(shape)
 
     def place(self, tensors: list[torch.Tensor]) -> list[list[Any]]:
-        """Driver side: copy ``tensors`` into the memory and return their layout."""
-        layout, offset = [], 0
-        for t in tensors:
+        """Driver side: copy ``tensors`` into the memory and return their layout. Each call gets
+        a region the previous calls did not use (a ring of :data:`RING` bytes): a thread of the
+        student's that kept a view of an earlier call's arguments changes nothing read later."""
+        sizes = [-(-t.numel() * t.element_size() // ALIGN) * ALIGN for t in tensors]
+        total = sum(sizes)
+        if total > MAX_BYTES:
+            raise ValueError(f"arguments of {total} bytes, more than the {MAX_BYTES} the sandbox shares")
+        if self.cursor + total > max(RING, self.size):
+            self.cursor = 0
+        start = offset = self.cursor
+        self.cursor += total
+        layout = []
+        for t, size in zip(tensors, sizes):
             layout.append([offset, str(t.dtype).removeprefix("torch."), list(t.shape)])
-            offset += -(-t.numel() * t.element_size() // ALIGN) * ALIGN
-        if offset > MAX_BYTES:
-            raise ValueError(f"arguments of {offset} bytes, more than the {MAX_BYTES} the sandbox shares")
-        self.grow(offset)
+            offset += size
+        self.grow(max(offset, RING))
         for t, entry in zip(tensors, layout):
             if t.numel():
                 self.view(entry).copy_(t.detach())
+        self.region = (start, offset)
         return layout
 
     def read(self, layout: list[list[Any]]) -> list[torch.Tensor]:
-        """Driver side: copies of the tensors of ``layout`` as the memory holds them now."""
-        return [self.view(entry).clone() for entry in layout]
+        """Driver side: copies of the tensors of ``layout`` as the memory holds them now; then the
+        region's pages are given back (what a stale view writes there later is never read)."""
+        values = [self.view(entry).clone() for entry in layout]
+        start, end = self.region
+        start, end = start // mmap.PAGESIZE * mmap.PAGESIZE, -(-end // mmap.PAGESIZE) * mmap.PAGESIZE
+        if end > start:
+            _punch_hole(self.fd, start, end - start)
+        return values
+
+
+def _punch_hole(fd: int, offset: int, length: int) -> None:
+    try:
+        ctypes.CDLL(None).fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                    ctypes.c_long(offset), ctypes.c_long(length))
+    except (OSError, AttributeError):
+        pass

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from tpcheck.boundary import OPTIMIZERS, Optimizer, Struct, Trainable, realize_args
-from tpcheck.forbidden import CallRecorder, Policy
+from tpcheck.forbidden import CallRecorder, Policy, canary
 
 from .framing import read_blocking, read_message, write_message
 from .probes import PROBES
@@ -144,11 +144,14 @@ def _call(namespace: dict, request: dict, views: list[torch.Tensor]) -> dict:
         args = _realize_args(tuple(data["args"]), views, namespace.get)
         torch.default_generator.manual_seed(0)  # CPU only, cheap (see autograder/submission.py)
         with recorder:
+            canary(policy)  # the driver checks that the record starts with it
             output = fn(*args, **dict(data.get("kwargs", {})))
         # the arguments as the function left them, each tensor still the one it was given named by
-        # its place in the memory (the driver reads those itself); a slot it rebound, as it is
+        # its place in the memory (the driver reads those itself); a slot it rebound, as it is.
+        # "canary": a plain tensor and a non-leaf, whose flags the driver checks on arrival
         return {"ok": True, "forbidden": recorder.calls,
-                "data": {"output": output, "inputs_after": [_marked(a, views) for a in args]}}
+                "data": {"output": output, "inputs_after": [_marked(a, views) for a in args],
+                         "canary": [torch.zeros(1), torch.zeros(1, requires_grad=True) * 1]}}
     except BaseException as e:  # noqa: BLE001 - SystemExit inside a function included
         return error(e)
 
