@@ -179,6 +179,23 @@ class CallRecorder(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+def canary(policy: Policy, *, run: bool = True) -> str | None:
+    """A call that ``policy`` forbids, made by the grader's own code under the recorder before the
+    student's function: the record must start with the name returned (the sandbox's driver checks
+    it, :mod:`tpworker.driver`). A record without it was silenced inside the student's process:
+    the runtime record is evidence when it finds something, never proof that nothing was used.
+    ``run=False``: the name only."""
+    if "requires_grad_" in policy.attributes:
+        if run:
+            torch.zeros(1).requires_grad_(False)
+        return "Tensor.requires_grad_"
+    if policy.forbids_module("torch.nn.functional.relu"):
+        if run:
+            torch.nn.functional.relu(torch.zeros(1))
+        return "torch.nn.functional.relu"
+    return None
+
+
 def graph_leaks(outputs: dict[str, object]) -> list[str]:
     """Paths of output tensors that carry an autograd graph (requires_grad or grad_fn)."""
     return [p for p, t in outputs.items() if isinstance(t, torch.Tensor) and (t.requires_grad or t.grad_fn is not None)]

@@ -2,18 +2,22 @@
 
 A recipe trains one assignment's model with the functions the notebook defines, for a budget
 the grader fixes (epochs, batch size, η, seed), from initial parameters the grader sends, and
-returns the test-set **predictions** after every epoch and the mean training loss of each
-epoch. It never sees the test labels: the grader computes accuracy, the learning curve and the
-confusion matrix itself (:mod:`autograder.stages.threshold`).
+returns the test-set **predictions** before the first update and after every epoch, and the
+mean training loss of each epoch. It never sees the test labels: the grader computes accuracy,
+the learning curve and the confusion matrix itself (:mod:`autograder.stages.threshold`).
 
-Runs inside the sandbox worker (mounted there with it; torch and :mod:`tpcheck` only, no import
-of the grader), and in-process for trusted code (the reference, nbgrader's hidden cells). Nothing
-it returns is trusted: the grader re-checks types, shapes and ranges. The learning rates and the
-optimizers are the course's (:mod:`tpcheck.optim`), those of the reference's own trainings.
+Parts 1–3 run in the sandbox's driver (:mod:`tpworker.driver`), apart from the student's process:
+``ns`` is then the driver's view of the student's functions, each call crossing the wire, and
+Part 3's parameters and optimizer stay in the student's process as a :class:`Trainer` (``ns.trainer``).
+Part 4 (``cnn``, whose model is the student's ``nn.Module`` class) runs in the student's process.
+In-process for trusted code (the reference, nbgrader's hidden cells), ``ns`` is the namespace
+itself. Nothing a recipe returns is trusted: the grader re-checks types, shapes and ranges. The learning rates and
+the optimizers are the course's (:mod:`tpcheck.optim`), those of the reference's own trainings.
 
-Each recipe: ``recipe(ns, data, budget) -> {"predictions": (E, N_test) int64, "train_loss": [E floats]}``
-with ``ns`` the submission's namespace, ``data`` = {x_train (N, D) uint8, y_train (N,) int64,
-x_test (M, D) uint8, params {name: tensor}} and ``budget`` a dict of plain numbers and strings.
+Each recipe: ``recipe(ns, data, budget) -> {"before": (N_test,) int64, "predictions": (E, N_test)
+int64, "train_loss": [E floats]}`` with ``ns`` the submission's functions, ``data`` = {x_train
+(N, D) uint8, y_train (N,) int64, x_test (M, D) uint8, params {name: tensor}} and ``budget`` a dict
+of plain numbers and strings.
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ def perceptron(ns: Namespace, data: dict, budget: dict) -> dict:
     generator = torch.Generator().manual_seed(int(budget["seed"]))
     per_epoch = math.ceil(len(x) / int(budget["batch_size"]))
     total, step = int(budget["epochs"]) * per_epoch, 0
+    before = _labels(predict(params, x_test), len(x_test), "predict")
     predictions, losses = [], []
     for _ in range(int(budget["epochs"])):
         for idx in _batches(len(x), int(budget["batch_size"]), generator):
@@ -85,7 +90,7 @@ def perceptron(ns: Namespace, data: dict, budget: dict) -> dict:
         out = forward(params, x)
         losses.append(float(0.5 * (t - out).pow(2).sum() / len(x)) if isinstance(out, torch.Tensor) else math.nan)
         predictions.append(_labels(predict(params, x_test), len(x_test), "predict"))
-    return {"predictions": torch.stack(predictions), "train_loss": losses}
+    return {"before": before, "predictions": torch.stack(predictions), "train_loss": losses}
 
 
 def shallow(ns: Namespace, data: dict, budget: dict) -> dict:
@@ -100,6 +105,7 @@ def shallow(ns: Namespace, data: dict, budget: dict) -> dict:
     per_epoch = math.ceil(len(x) / int(budget["batch_size"]))
     total, step = int(budget["epochs"]) * per_epoch, 0
     scale = float(budget.get("hidden_lr_scale", 1.0))
+    before = _labels(forward(params, x_test)[0].argmax(1), len(x_test), "forward")
     predictions, losses = [], []
     for _ in range(int(budget["epochs"])):
         total_loss, seen = 0.0, 0
@@ -115,32 +121,59 @@ def shallow(ns: Namespace, data: dict, budget: dict) -> dict:
             step += 1
         losses.append(total_loss / max(seen, 1))
         predictions.append(_labels(forward(params, x_test)[0].argmax(1), len(x_test), "forward"))
-    return {"predictions": torch.stack(predictions), "train_loss": losses}
+    return {"before": before, "predictions": torch.stack(predictions), "train_loss": losses}
+
+
+class Trainer:
+    """Part 3's training state where the student's ``train_step`` runs: leaves with requires_grad
+    made from the initial parameters, the torch optimizer over them and the one-cycle schedule
+    stepped per mini-batch (in the student's process under the driver, :mod:`tpworker.student`)."""
+
+    def __init__(self, params: dict, budget: dict):
+        self.params = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+        self.optimizer = make_optimizer(self.params, budget["optimizer"], float(budget["lr"]))
+        self.scheduler = Scheduler(self.optimizer, int(budget["total_steps"]), "onecycle")
+
+    def step(self, train_step: Callable, x: torch.Tensor, labels: torch.Tensor, **kwargs: Any) -> Any:
+        loss = train_step(self.params, self.optimizer, x, labels, **kwargs)
+        self.scheduler.step()
+        return loss
+
+    def values(self) -> dict:
+        return {k: v.detach().clone() for k, v in self.params.items()}
 
 
 def deep(ns: Namespace, data: dict, budget: dict) -> dict:
     """Part 3: the notebook's ``train_step`` (forward, loss, zero_grad, backward, step) with a
-    torch optimizer and a one-cycle schedule stepped per mini-batch; predictions are the argmax
-    of its ``forward`` without autograd."""
-    forward, train_step = ns["forward"], ns["train_step"]
+    torch optimizer and a one-cycle schedule stepped per mini-batch (a :class:`Trainer`, kept
+    where the student's functions run); predictions are the argmax of its ``forward`` on the
+    parameters' values, without autograd."""
+    forward = ns["forward"]
     x, y, x_test = _floats(data)
-    params = {k: v.detach().clone().requires_grad_(True) for k, v in data["params"].items()}
-    optimizer = make_optimizer(params, budget["optimizer"], float(budget["lr"]))
-    generator = torch.Generator().manual_seed(int(budget["seed"]))
     per_epoch = math.ceil(len(x) / int(budget["batch_size"]))
-    scheduler = Scheduler(optimizer, int(budget["epochs"]) * per_epoch, "onecycle")
+    budget = {**budget, "total_steps": int(budget["epochs"]) * per_epoch}
+    trainer = ns.trainer(data["params"], budget) if hasattr(ns, "trainer") else Trainer(data["params"], budget)
+    train_step = ns["train_step"]
+    generator = torch.Generator().manual_seed(int(budget["seed"]))
     activation, loss = budget["activation"], budget["loss"]
+
+    def predictions_now() -> torch.Tensor:
+        params = trainer.values()
+        with torch.no_grad():
+            out = [forward(params, x_test[i : i + 2000], activation) for i in range(0, len(x_test), 2000)]
+        if not all(isinstance(o, torch.Tensor) for o in out):
+            raise TypeError(f"forward returned {type(out[0]).__name__}, expected a tensor of logits")
+        return _labels(torch.cat(out).argmax(1), len(x_test), "forward")
+
+    before = predictions_now()
     predictions, losses = [], []
     for _ in range(int(budget["epochs"])):
         epoch_losses = []
         for idx in _batches(len(x), int(budget["batch_size"]), generator):
-            epoch_losses.append(float(train_step(params, optimizer, x[idx], y[idx], activation=activation, loss=loss)))
-            scheduler.step()
+            epoch_losses.append(float(trainer.step(train_step, x[idx], y[idx], activation=activation, loss=loss)))
         losses.append(sum(epoch_losses) / len(epoch_losses))
-        with torch.no_grad():
-            out = torch.cat([forward(params, x_test[i : i + 2000], activation) for i in range(0, len(x_test), 2000)])
-        predictions.append(_labels(out.argmax(1), len(x_test), "forward"))
-    return {"predictions": torch.stack(predictions), "train_loss": losses}
+        predictions.append(predictions_now())
+    return {"before": before, "predictions": torch.stack(predictions), "train_loss": losses}
 
 
 def cnn(ns: Namespace, data: dict, budget: dict) -> dict:
@@ -170,6 +203,14 @@ def cnn(ns: Namespace, data: dict, budget: dict) -> dict:
     batch_size = int(budget["batch_size"])
     per_epoch = math.ceil(len(x) / batch_size)
     scheduler = Scheduler(optimizer, int(budget["epochs"]) * per_epoch, "onecycle")
+
+    def predictions_now() -> torch.Tensor:
+        model.eval()
+        with torch.no_grad():
+            out = torch.cat([model(prepare(x_test[i : i + 1000])).float() for i in range(0, len(x_test), 1000)])
+        return _labels(out.argmax(1).cpu(), len(x_test), budget["model"])
+
+    before = predictions_now()
     predictions, losses = [], []
     for _ in range(int(budget["epochs"])):
         model.train()
@@ -186,11 +227,8 @@ def cnn(ns: Namespace, data: dict, budget: dict) -> dict:
             epoch_losses.append(float(train_step(model, optimizer, xb, y[idx.to(device)])))
             scheduler.step()
         losses.append(sum(epoch_losses) / len(epoch_losses))
-        model.eval()
-        with torch.no_grad():
-            out = torch.cat([model(prepare(x_test[i : i + 1000])).float() for i in range(0, len(x_test), 1000)])
-        predictions.append(_labels(out.argmax(1).cpu(), len(x_test), budget["model"]))
-    return {"predictions": torch.stack(predictions), "train_loss": losses}
+        predictions.append(predictions_now())
+    return {"before": before, "predictions": torch.stack(predictions), "train_loss": losses}
 
 
 RECIPES: dict[str, Callable[[Namespace, dict, dict], dict]] = {

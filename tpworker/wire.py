@@ -38,6 +38,18 @@ class Opaque:
         return f"<{self.type_name}>"
 
 
+@dataclass(frozen=True)
+class Shared:
+    """Tensor number ``index`` of a call's shared-memory layout (the sandbox's driver puts a call's
+    tensor arguments there, :mod:`tpworker.driver`): in a request, the argument to build as a view
+    of it; in an answer, "this argument is still that very tensor". No check accepts it as a tensor."""
+
+    index: int
+
+    def __repr__(self) -> str:
+        return f"<shared tensor {self.index}>"
+
+
 def encode(value: Any, arrays: dict[str, torch.Tensor]) -> Any:
     if type(value) is torch.Tensor:
         if value.dtype not in PLAIN_DTYPES or value.layout != torch.strided:
@@ -45,12 +57,20 @@ def encode(value: Any, arrays: dict[str, torch.Tensor]) -> Any:
         key = f"a{len(arrays)}"
         # a copy of its own: safetensors refuses entries that share memory (a tensor returned twice)
         arrays[key] = value.detach().to("cpu", copy=True, memory_format=torch.contiguous_format)
+        # autograd metadata as plain flags (the data itself is detached): a leaf that requires
+        # grad and a non-leaf (an op's result, grad_fn set) are rebuilt as what they were
         node: dict[str, Any] = {"tensor": key}
         if value.requires_grad:
             node["requires_grad"] = True
         if value.grad_fn is not None:
             node["grad_fn"] = True
+        if not value.is_leaf:
+            node["is_leaf"] = False
         return node
+    if isinstance(value, Opaque):  # relayed by the sandbox's driver: the type name stays
+        return {"opaque": value.type_name}
+    if isinstance(value, Shared):
+        return {"shared": value.index}
     if isinstance(value, Struct):
         return {"struct": value.type_name, "fields": [encode(v, arrays) for v in value.fields]}
     if isinstance(value, Trainable):
@@ -74,9 +94,13 @@ def decode(node: Any, arrays: Any) -> Any:
         t = arrays[node["tensor"]]
         if type(t) is not torch.Tensor or t.dtype not in PLAIN_DTYPES:
             return Opaque(f"tensor of {getattr(t, 'dtype', type(t).__name__)}")
-        if node.get("requires_grad") or node.get("grad_fn"):
-            t = t.float().requires_grad_(True) if not t.is_floating_point() else t.requires_grad_(True)
+        if node.get("requires_grad") or node.get("grad_fn") or node.get("is_leaf") is False:
+            t = (t if t.is_floating_point() else t.float()).requires_grad_(True)
+            if node.get("grad_fn") or node.get("is_leaf") is False:
+                t = t.clone()  # a non-leaf, as it was on the other side (grad_fn set, is_leaf False)
         return t
+    if "shared" in node:
+        return Shared(int(node["shared"]))
     if "struct" in node:
         return Struct(str(node["struct"]), tuple(decode(v, arrays) for v in node["fields"]))
     if "trainable" in node:

@@ -8,6 +8,14 @@ The grader checks their type, shape and range, computes the accuracy after each 
 confusion matrix of the last one, and compares the final accuracy with the assignment's
 minimum for that dataset. Nothing the student's code prints is read.
 
+The recipe also returns its predictions before the first update: from the grader's initial
+parameters they are near chance (at most :data:`START_AT_MOST`, or three times chance), and the
+accuracy must move over the epochs; a run that starts already trained, or never changes, used
+something else than the parameters it was given and fails with that reason. (Parts 1–3's
+recipes run in the sandbox's driver, apart from the student's process, and call the student's
+functions through the wire: replacing the recipe from the notebook is not possible; the check
+catches a function that answers with a classifier of its own from the first call on.)
+
 The run's points are earned only when every check of the functions it uses passed: a run that
 reaches the threshold by other means (a model the part forbids, a hijacked training loop) earns
 nothing, and an honest submission whose functions pass their checks reaches it by construction
@@ -29,6 +37,7 @@ from autograder.checks.spec import Threshold
 from autograder.submission import StudentRaised
 
 DEFAULT_DATASET = "mnist-sample"
+START_AT_MOST = 0.3  # accuracy before the first update: the grader's initial parameters are near chance
 FUNCTION = "train"  # the ``function`` of a threshold's CheckResult; its check id is <assignment>.train.threshold
 
 
@@ -97,13 +106,25 @@ def run_threshold(assignment_name: str, threshold: Threshold, submission: Any, r
     seconds = time.perf_counter() - start
     try:
         predictions, losses = _checked(output, int(budget["epochs"]), len(data.y_test), len(data.classes))
+        (before,), _ = _checked({"predictions": output["before"][None]} if isinstance(output.get("before"), torch.Tensor)
+                                else {}, 1, len(data.y_test), len(data.classes))
     except ValueError as e:
         return result(FAILED, f"the training run returned no usable predictions: {e}", dataset=dataset,
                       threshold=minimum, budget=_shown(budget))
     accuracies = [round(float((p == data.y_test).double().mean()), 6) for p in predictions]
+    initial = round(float((before == data.y_test).double().mean()), 6)
     final = accuracies[-1]
+    chance = max(START_AT_MOST, 3.0 / len(data.classes))
+    if initial > chance or all(a == initial for a in accuracies):
+        why = (f"its predictions before the first update were already {initial:.4f} accurate (the given "
+               f"parameters give about {1 / len(data.classes):.2f})" if initial > chance
+               else f"the accuracy never moved from {initial:.4f}")
+        return result(FAILED, f"the training run did not start from the given parameters or did not train "
+                              f"them: {why}", dataset=dataset, accuracy=final, threshold=minimum,
+                      initial_accuracy=initial, test_accuracy=accuracies, budget=_shown(budget))
     details = dict(dataset=dataset, accuracy=final, threshold=minimum,
                    epochs=list(range(1, len(accuracies) + 1)), test_accuracy=accuracies, train_loss=losses,
+                   initial_accuracy=initial,
                    confusion=confusion(predictions[-1], data.y_test, len(data.classes)),
                    classes=list(data.classes), seconds=round(seconds, 2), budget=_shown(budget))
     verdict = f"test accuracy {final:.4f} on {dataset} after {len(accuracies)} epoch(s), needed {minimum:.2f}"

@@ -51,6 +51,25 @@ def test_autograd_flags_cross_as_flags():
     assert back[0].requires_grad and back[1].requires_grad and not back[2].requires_grad
 
 
+def test_a_non_leaf_arrives_as_a_non_leaf():
+    """``torch.randn(..., requires_grad=True) * std`` is not a leaf: it must not be rebuilt as one
+    (TP3's leaf check fires through the sandbox as it does in-process)."""
+    non_leaf = torch.randn(3, requires_grad=True) * 0.1
+    leaf = torch.randn(3).requires_grad_(True)
+    back = roundtrip([non_leaf, leaf, torch.ones(2)])
+    assert back[0].requires_grad and not back[0].is_leaf and back[0].grad_fn is not None
+    assert back[1].requires_grad and back[1].is_leaf and back[1].grad_fn is None
+    assert back[2].is_leaf and not back[2].requires_grad
+    assert torch.equal(back[0].detach(), non_leaf.detach())
+    again = roundtrip(list(back))  # relayed twice (the driver re-encodes what the student sent)
+    assert [(t.is_leaf, t.requires_grad) for t in again] == [(t.is_leaf, t.requires_grad) for t in back]
+
+
+def test_relayed_opaque_and_shared_markers_keep_their_meaning():
+    back = roundtrip([wire.Opaque("Liar"), wire.Shared(3)])
+    assert back[0] == wire.Opaque("Liar") and back[1] == wire.Shared(3)
+
+
 class Sub(torch.Tensor):
     pass
 

@@ -32,6 +32,7 @@ def test_reference_meets_the_goal_on_mnist_sample(name):
     result = threshold.run_threshold(name, spec.threshold, InProcess(REFERENCES[name]), _gate(name, REFERENCES[name]))
     assert result.status == PASSED, result.message
     assert result.details["accuracy"] >= spec.threshold.minimum["mnist-sample"] + 0.03  # a documented margin
+    assert result.details["initial_accuracy"] <= 0.2  # the given parameters start near chance (≤ 0.3 is required)
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))
@@ -126,10 +127,31 @@ def test_losses_that_are_not_numbers_are_shown_as_missing():
     labels = data.y_test.repeat(10, 1)  # a perfect answer (as if the labels had leaked: they cannot)
     spec = checks.load("tp1_perceptron")
     result = threshold.run_threshold("tp1_perceptron", spec.threshold,
-                                     _Answers({"predictions": labels, "train_loss": ["x", float("nan")] + [1.0] * 8}), [])
+                                     _Answers({"predictions": labels, "before": torch.zeros(1000, dtype=torch.int64),
+                                               "train_loss": ["x", float("nan")] + [1.0] * 8}), [])
     assert result.status == PASSED and result.details["accuracy"] == 1.0
     assert result.details["train_loss"] == [None, None] + [1.0] * 8
     assert result.details["confusion"][3][3] == int((data.y_test == 3).sum())
+
+
+@pytest.mark.parametrize("before, after, why", [
+    ("labels", "labels", "predictions before the first update were already 1.0000 accurate"),
+    ("zeros", "zeros", "the accuracy never moved from"),
+    (None, "labels", "expected a dict with 'predictions'"),
+])
+def test_a_run_that_did_not_train_the_given_parameters_fails(before, after, why):
+    """A classifier of its own answering from the first call (a 1-nearest-neighbour forward)
+    starts already accurate; predictions that never move did not train anything."""
+    data = threshold.load("mnist-sample")
+    made = {"labels": data.y_test, "zeros": torch.zeros(1000, dtype=torch.int64), None: None}
+    answer = {"predictions": made[after].repeat(10, 1), "train_loss": [1.0] * 10}
+    if before is not None:
+        answer["before"] = made[before]
+    spec = checks.load("tp1_perceptron")
+    result = threshold.run_threshold("tp1_perceptron", spec.threshold, _Answers(answer), [])
+    assert result.status == FAILED and result.points == 0 and why in result.message, result.message
+    if before is not None:
+        assert result.message.startswith("the training run did not start from the given parameters")
 
 
 def test_a_run_that_needs_a_gpu_is_deferred_on_cpu():
