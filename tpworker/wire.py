@@ -36,8 +36,9 @@ MAX_ARRAYS = 10_000
 MAX_HEADER_BYTES = 8 << 20  # the safetensors header: tensor entries and the structure (JSON in JSON)
 MAX_NODES = 200_000  # JSON values of one text (the header of MAX_ARRAYS entries needs ~100 000)
 MAX_DEPTH = 64  # nesting of one JSON text
-# a string, or an unterminated one up to the end (so that the scan stays linear on any text)
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+# a string (its escaped quotes taken out) or an unterminated one up to the end: a pattern without
+# a repeated group, so that the scan stays linear in time and constant in memory on any text
+_JSON_STRING = re.compile(rb'"[^"]*"?')
 _BRACKETS = re.compile(rb"[\[\]{}]")
 PLAIN_DTYPES = frozenset({torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
                           torch.float16, torch.bfloat16, torch.float32, torch.float64})
@@ -147,9 +148,13 @@ def loads(payload: bytes, *, max_header_bytes: int = MAX_HEADER_BYTES, max_nodes
 def check_json_size(raw: bytes, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> None:
     """Refuse the JSON text ``raw`` (ValueError) when it holds more than ``max_nodes`` values or
     nests deeper than ``max_depth``, counted on the text with its strings taken out: every value
-    but the first follows a comma or a colon, so their count bounds the values; the brackets,
-    at most 2 × ``max_nodes`` of them once that passed, give the depth."""
-    skeleton = _JSON_STRING.sub(b"0", raw)
+    but the first follows a comma, a colon or an opening bracket, so their count bounds the
+    values; the brackets, at most 2 × ``max_nodes`` of them once that passed, give the depth.
+    Linear in time, and no more memory than a few copies of the text."""
+    unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"")  # escaped backslashes, then escaped quotes
+    if unescaped.count(b'"') > 4 * max_nodes:  # a string is a key or a value, and a key has a value
+        raise ValueError(f"message too large: more than {max_nodes} JSON values")
+    skeleton = _JSON_STRING.sub(b"0", unescaped)
     nodes = 1 + skeleton.count(b",") + skeleton.count(b":") + skeleton.count(b"[") + skeleton.count(b"{")
     if nodes > max_nodes:
         raise ValueError(f"message too large: more than {max_nodes} JSON values")
