@@ -15,7 +15,8 @@ ZONES = ("tpcheck", "tpworker", "reference", "autograder")
 PARTS = {"tp1": ("tp1", "perceptron"), "tp2": ("tp2", "shallow"), "tp3": ("tp3", "deep"),
          "tp4": ("tp4", "cnn", "cifar", "resnet")}
 # modules whose tests start sandbox workers or run nbgrader / notebooks in kernels
-SANDBOX_MODULES = ("test_sandbox", "test_grade", "test_hostile_class", "test_examples", "test_tp4", "test_threshold")
+SANDBOX_MODULES = ("test_sandbox", "test_grade", "test_hostile_class", "test_examples", "test_tp4", "test_threshold",
+                   "test_resources")
 NBGRADER_MODULES = ("test_nbgrader", "test_release", "test_tp3_release")
 
 
