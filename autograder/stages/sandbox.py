@@ -360,7 +360,7 @@ class Sandbox:
         req_r, req_w = os.pipe()
         ans_r, ans_w = os.pipe()
         self._requests, self._answers = req_w, ans_r  # closed by _kill, whatever happens next
-        os.set_blocking(req_w, False)  # requests are written against a deadline (_write)
+        os.set_blocking(req_w, False)  # requests are written against a deadline (_send)
         fds = f"{req_r},{ans_w}"
         if self.unsafe:
             env = {**os.environ, "PYTHONPATH": str(self._scratch / "pkg"), "TP_THREADS": str(limits.threads),
