@@ -462,8 +462,9 @@ class Sandbox:
                     pass
                 setattr(self, fd_name, None)
         group, self._cgroup = self._cgroup, None
-        if group is not None:
-            group.remove()  # kills whatever is left in it first
+        if group is not None and not group.remove(seconds=30):  # kills whatever is left in it first
+            # processes the kernel is still reaping (a fork bomb on a loaded machine): keep trying
+            threading.Thread(target=group.remove, kwargs={"seconds": 600}, daemon=True).start()
         return code
 
 
