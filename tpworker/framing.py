@@ -3,7 +3,10 @@ big-endian length, then that many bytes of :mod:`tpworker.wire` payload.
 
 The worker reads its requests with :func:`read_blocking`; the grader reads answers through its
 own deadline-aware reader (``read(n)`` giving exactly ``n`` bytes), both via :func:`read_message`,
-which refuses a frame longer than ``max_bytes`` before reading it.
+which refuses a frame longer than ``max_bytes`` before reading it (the worker's side: 512 MB, for
+the training sets the grader sends; the grader's side: :data:`ANSWER_BYTES` or its
+``Limits.answer_bytes``, since an answer is predictions and small tensors), and then parses it
+with :func:`tpworker.wire.loads`, which bounds the header and the structure before parsing them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import Any, Callable
 from .wire import dumps, loads
 
 HEADER = struct.Struct(">Q")
-MAX_BYTES = 512 << 20  # an answer larger than this is refused before it is read
+MAX_BYTES = 512 << 20  # a request larger than this is refused before it is read (the worker's side)
+ANSWER_BYTES = 64 << 20  # the grader's cap on one answer (honest ones: under a few MB)
 
 
 def frame(message: dict[str, Any]) -> bytes:

@@ -8,12 +8,21 @@ zip reading cost 0.3 ms a message — most of a sandboxed call.) What cannot be 
 (a tensor subclass, an arbitrary object, a complex tensor) travels as an :class:`Opaque` naming
 its type, which no check accepts as a tensor.
 
+What a message may cost its reader is bounded before anything is parsed: the safetensors header
+(which holds the structure) is refused beyond ``max_header_bytes``, and any JSON text (the header,
+then the structure in it) beyond ``max_nodes`` values or ``max_depth`` levels of nesting, counted
+on the text itself before ``json.loads`` builds a single object (a forged answer of 150 MB of
+``{}`` would otherwise cost the reader gigabytes). The defaults bound a message's parse to a few
+tens of MB; honest messages are far below them (the largest, a training run's answer, has a few
+hundred nodes; its tensors travel in the body).
+
 Imports only torch and safetensors (relative imports only): it is mounted into the sandbox.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +33,13 @@ from safetensors.torch import save as _save_tensors
 from tpcheck.boundary import Optimizer, Struct, Trainable
 
 MAX_ARRAYS = 10_000
+MAX_HEADER_BYTES = 8 << 20  # the safetensors header: tensor entries and the structure (JSON in JSON)
+MAX_NODES = 200_000  # JSON values of one text (the header of MAX_ARRAYS entries needs ~100 000)
+MAX_DEPTH = 64  # nesting of one JSON text
+# a string (its escaped quotes taken out) or an unterminated one up to the end: a pattern without
+# a repeated group, so that the scan stays linear in time and constant in memory on any text
+_JSON_STRING = re.compile(rb'"[^"]*"?')
+_BRACKETS = re.compile(rb"[\[\]{}]")
 PLAIN_DTYPES = frozenset({torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
                           torch.float16, torch.bfloat16, torch.float32, torch.float64})
 
@@ -87,8 +103,8 @@ def encode(value: Any, arrays: dict[str, torch.Tensor]) -> Any:
     return {"opaque": type(value).__name__[:100]}
 
 
-def decode(node: Any, arrays: Any) -> Any:
-    if not isinstance(node, dict):
+def decode(node: Any, arrays: Any, depth: int = 0) -> Any:
+    if not isinstance(node, dict) or depth > MAX_DEPTH:
         raise ValueError("malformed message")
     if "tensor" in node:
         t = arrays[node["tensor"]]
@@ -102,16 +118,16 @@ def decode(node: Any, arrays: Any) -> Any:
     if "shared" in node:
         return Shared(int(node["shared"]))
     if "struct" in node:
-        return Struct(str(node["struct"]), tuple(decode(v, arrays) for v in node["fields"]))
+        return Struct(str(node["struct"]), tuple(decode(v, arrays, depth + 1) for v in node["fields"]))
     if "trainable" in node:
         stale = node.get("stale_grad")
-        return Trainable(decode(node["trainable"], arrays), None if stale is None else decode(stale, arrays))
+        return Trainable(decode(node["trainable"], arrays, depth + 1), None if stale is None else decode(stale, arrays, depth + 1))
     if "optimizer" in node:
         return Optimizer(str(node["optimizer"]), float(node["lr"]), int(node["over"]))
     if "dict" in node:
-        return {str(k): decode(v, arrays) for k, v in node["dict"].items()}
+        return {str(k): decode(v, arrays, depth + 1) for k, v in node["dict"].items()}
     if "list" in node:
-        return tuple(decode(v, arrays) for v in node["list"])
+        return tuple(decode(v, arrays, depth + 1) for v in node["list"])
     if "opaque" in node:
         return Opaque(str(node["opaque"]))
     value = node.get("value")
@@ -127,13 +143,21 @@ def dumps(message: dict[str, Any]) -> bytes:
     return _save_tensors(arrays, metadata={"meta": json.dumps(meta)})
 
 
-def loads(payload: bytes) -> dict[str, Any]:
-    """The inverse of :func:`dumps`; raises ValueError on anything malformed."""
+def loads(payload: bytes, *, max_header_bytes: int = MAX_HEADER_BYTES, max_nodes: int = MAX_NODES,
+          max_depth: int = MAX_DEPTH) -> dict[str, Any]:
+    """The inverse of :func:`dumps`; raises ValueError on anything malformed, and on a header
+    longer than ``max_header_bytes`` or JSON of more than ``max_nodes`` values or ``max_depth``
+    levels, before parsing it."""
     try:
-        header = _header(payload)
+        header = _header(payload, max_header_bytes, max_nodes, max_depth)
         if len(header) > MAX_ARRAYS + 1:
             raise ValueError("too many arrays")
-        meta = json.loads(header["__metadata__"]["meta"])
+        text = header["__metadata__"]["meta"]
+        if not isinstance(text, str):
+            raise ValueError("malformed message")
+        raw = text.encode()
+        check_json_size(raw, max_nodes, max_depth)
+        meta = json.loads(raw)
         if not isinstance(meta, dict):
             raise ValueError("malformed message")
         if "data" in meta:
@@ -145,14 +169,42 @@ def loads(payload: bytes) -> dict[str, Any]:
         raise ValueError(f"malformed message ({type(e).__name__})") from None
 
 
-def _header(payload: bytes) -> dict[str, Any]:
-    """The JSON header of a safetensors buffer (8-byte little-endian length, then JSON)."""
+def check_json_size(raw: bytes, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> None:
+    """Refuse the JSON text ``raw`` (ValueError) when it holds more than ``max_nodes`` values or
+    nests deeper than ``max_depth``, counted on the text with its strings taken out: every value
+    but the first follows a comma, a colon or an opening bracket, so their count bounds the
+    values; the brackets, at most 2 × ``max_nodes`` of them once that passed, give the depth.
+    Linear in time, and no more memory than a few copies of the text."""
+    unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"")  # escaped backslashes, then escaped quotes
+    if unescaped.count(b'"') > 4 * max_nodes:  # a string is a key or a value, and a key has a value
+        raise ValueError(f"message too large: more than {max_nodes} JSON values")
+    skeleton = _JSON_STRING.sub(b"0", unescaped)
+    nodes = 1 + skeleton.count(b",") + skeleton.count(b":") + skeleton.count(b"[") + skeleton.count(b"{")
+    if nodes > max_nodes:
+        raise ValueError(f"message too large: more than {max_nodes} JSON values")
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(skeleton):
+        depth += 1 if bracket in (b"[", b"{") else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > max_depth:
+                raise ValueError(f"message too large: JSON nested deeper than {max_depth} levels")
+
+
+def _header(payload: bytes, max_header_bytes: int = MAX_HEADER_BYTES, max_nodes: int = MAX_NODES,
+            max_depth: int = MAX_DEPTH) -> dict[str, Any]:
+    """The JSON header of a safetensors buffer (8-byte little-endian length, then JSON), refused
+    beyond ``max_header_bytes`` and the JSON bounds before it is parsed."""
     if len(payload) < 8:
         raise ValueError("malformed message (truncated)")
     length = int.from_bytes(payload[:8], "little")
     if length > len(payload) - 8:
         raise ValueError("malformed message (truncated)")
-    header = json.loads(payload[8:8 + length])
+    if length > max_header_bytes:
+        raise ValueError(f"message too large: a header of {length} bytes, more than the {max_header_bytes} allowed")
+    raw = payload[8:8 + length]
+    check_json_size(raw, max_nodes, max_depth)
+    header = json.loads(raw)
     if not isinstance(header, dict):
         raise ValueError("malformed message")
     return header

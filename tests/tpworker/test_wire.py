@@ -130,3 +130,80 @@ class Boom:
 
     def __reduce__(self):
         return (open, (self.path, "w"))
+
+
+# --- what a hostile message may cost its reader, bounded before parsing ---------------------------
+
+def _bounded(payload: bytes, match: str, seconds: float = 3.0, megabytes: float = 48.0) -> None:
+    """``wire.loads(payload)`` raises ValueError matching ``match`` within ``seconds``, having
+    allocated at most ``megabytes`` on top of the payload (traced by tracemalloc)."""
+    import time
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        start = time.perf_counter()
+        with pytest.raises(ValueError, match=match):
+            wire.loads(payload)
+        took = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert took < seconds, took
+    assert peak < megabytes * 2**20, peak / 2**20
+
+
+def test_an_oversized_header_is_refused_before_it_is_parsed():
+    payload = _safetensors({"__metadata__": {"meta": "{}"}, "pad": "{}" * (wire.MAX_HEADER_BYTES // 2)})
+    _bounded(payload, "header of")
+    # the forged 150 MB answer of empty objects, as the structure itself
+    forged = _safetensors({"__metadata__": {"meta": "[" + "{}," * (50 << 20) + "{}]"}})
+    _bounded(forged, "header of", megabytes=16)
+
+
+def test_too_many_nodes_are_refused_before_they_are_built():
+    payload = _safetensors({"__metadata__": {"meta": json.dumps({"data": {"list": [{}] * (wire.MAX_NODES + 1)}})}})
+    assert len(payload) < wire.MAX_HEADER_BYTES
+    _bounded(payload, "JSON values")
+    # in the safetensors header itself (outside the structure's string)
+    header = {"__metadata__": {"meta": "{}"}, "x": [[]] * wire.MAX_NODES}
+    _bounded(_safetensors(header), "JSON values")
+
+
+@pytest.mark.parametrize("where", ["meta", "header"])
+def test_too_deep_nesting_is_refused(where):
+    deep = "[" * (wire.MAX_DEPTH + 1) + "]" * (wire.MAX_DEPTH + 1)
+    if where == "meta":
+        payload = _safetensors({"__metadata__": {"meta": '{"data": ' + deep + "}"}})
+    else:
+        raw = ('{"__metadata__": {"meta": "{}"}, "x": ' + deep + "}").encode()
+        payload = len(raw).to_bytes(8, "little") + raw
+    _bounded(payload, "deeper than")
+    # deep but within the bound, through the structure's own nodes: still decoded
+    nested = 1
+    for _ in range(wire.MAX_DEPTH // 3):
+        nested = [nested]
+    assert roundtrip(nested) is not None
+
+
+def test_strings_do_not_count_as_nodes_and_unterminated_ones_scan_in_linear_time():
+    text = "[[{,:" * 100_000  # brackets inside a string are no structure
+    assert roundtrip({"s": text})["s"] == text
+    _bounded(_safetensors({"__metadata__": {"meta": '{"s": "' + '\\"' * (1 << 20)}}), "Unterminated|malformed")
+
+
+def test_the_grader_reads_at_most_its_cap_of_an_answer():
+    """framing refuses a frame longer than the reader's cap from its 8-byte length alone."""
+    from tpworker import framing
+
+    sent = framing.HEADER.pack(150 << 20) + b"{}" * 1000
+    read_sizes = []
+
+    def read(n):
+        read_sizes.append(n)
+        return sent[:n]
+
+    with pytest.raises(ValueError, match="more than the"):
+        framing.read_message(read, max_bytes=framing.ANSWER_BYTES)
+    assert read_sizes == [framing.HEADER.size]
+    assert framing.ANSWER_BYTES <= 64 << 20 < framing.MAX_BYTES

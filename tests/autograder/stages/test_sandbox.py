@@ -239,3 +239,213 @@ def test_only_driver_folders_of_the_library_path_are_bound(tmp_path, monkeypatch
     assert driver_library_folders() == [str(driver)]
     monkeypatch.delenv("LD_LIBRARY_PATH")
     assert driver_library_folders() == []
+
+
+# --- nothing of the grader inside; the sandbox bounded as a whole; nothing left behind ----------
+
+SECRET = "tp-secret-" + "5f3c9e1d7a"
+LEAKS = inspect.cleandoc("""
+    import os
+    def leaks():
+        seen = {p: open(p).read() for p in ('/proc/1/environ', '/proc/self/environ')}
+        seen['environ'] = repr(dict(os.environ))
+        return seen
+    def etc():
+        return sorted(os.listdir('/etc')), os.path.exists('/etc/shadow'), open('/etc/passwd').read()
+    def fill(folder):
+        # 64 MB files (RLIMIT_FSIZE) until the tmpfs is full: the bytes written
+        written, i = 0, 0
+        block = b'x' * (1 << 20)
+        try:
+            while written < (8 << 30):
+                with open(os.path.join(folder, f'f{i}'), 'wb') as f:
+                    for _ in range(64):
+                        f.write(block)
+                        written += len(block)
+                i += 1
+        except OSError:
+            pass
+        return written
+    def hold(children, size):
+        # children each touching `size` bytes, then saying so: how many held it at once
+        import select, time
+        r, w = os.pipe()
+        pids = []
+        for _ in range(children):
+            pid = os.fork()
+            if pid == 0:
+                b = bytearray(size)
+                b[::4096] = b'\\x01' * len(range(0, size, 4096))
+                os.write(w, b'h')
+                time.sleep(60)
+                os._exit(0)
+            pids.append(pid)
+        held, dead, deadline = 0, set(), time.monotonic() + 25
+        while held + len(dead) < children and time.monotonic() < deadline:
+            if select.select([r], [], [], 0.2)[0]:
+                held += len(os.read(r, 64))
+            dead |= {pid for pid in pids if pid not in dead and os.waitpid(pid, os.WNOHANG)[0]}
+        for pid in pids:
+            if pid not in dead:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+        return held
+    def escape():
+        # a child that leaves the process group and the session, and ignores what it can
+        import signal
+        if os.fork() == 0:
+            os.setsid()
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            import time
+            time.sleep(600)
+            os._exit(0)
+        return os.getpid()
+""")
+
+
+def test_nothing_of_the_grader_environment_or_etc_reaches_the_sandbox(monkeypatch):
+    monkeypatch.setenv("TP_TEST_SECRET", SECRET)
+    with Sandbox(LEAKS, limits=FAST) as sandbox:
+        assert sandbox.load_error is None, sandbox.load_error
+        seen = sandbox.invoke("leaks", ()).output
+        assert seen["/proc/1/environ"].split("\0")[0].startswith("PATH=")
+        for where, text in seen.items():
+            assert SECRET not in text and "TP_TEST_SECRET" not in text, where
+        names, shadow, passwd = sandbox.invoke("etc", ()).output
+        assert not shadow and "shadow" not in names and "gshadow" not in names
+        assert set(names) <= {"ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "passwd", "group"}
+        assert passwd.count("\n") == 1 and passwd.startswith("student:")  # ours, not the host's
+
+
+def test_gpu_mode_keeps_its_binds(monkeypatch, tmp_path):
+    """The GPU worker still gets the NVIDIA device files, /sys and the driver's folders, bound
+    before /dev is made read-only."""
+    from autograder.stages import sandbox as module
+
+    driver = tmp_path / "nvidia"
+    driver.mkdir()
+    (driver / "libcuda.so.1").write_bytes(b"")
+    monkeypatch.setattr(module, "gpu_device_files", lambda: ["/dev/nvidia0", "/dev/nvidiactl"])
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(driver))
+    box = object.__new__(Sandbox)
+    box.unsafe, box.limits, box._scratch = False, Limits(gpu=True), tmp_path
+    argv = box._argv("3,4")
+    joined = " ".join(argv)
+    assert "--dev-bind /dev/nvidia0 /dev/nvidia0" in joined and "--dev-bind /dev/nvidiactl /dev/nvidiactl" in joined
+    assert "--ro-bind-try /sys /sys" in joined and f"--ro-bind {driver} {driver}" in joined
+    assert f"--setenv LD_LIBRARY_PATH {driver}" in joined
+    assert argv.index("--dev-bind") < argv.index("--remount-ro")
+    assert "/etc /etc" not in joined and "--clearenv" in argv
+
+
+BOUNDED = Limits(call_seconds=40, startup_seconds=60, submission_seconds=300,
+                 sandbox_memory_bytes=3 << 30, tmpfs_bytes=256 << 20)
+
+
+def test_the_sandbox_as_a_whole_is_bounded():
+    """Files in /tmp and the home stop at the tmpfs cap (and never reach the host's disk);
+    children that together hold more than the memory cgroup are killed; the grader carries on."""
+    with Sandbox(LEAKS, limits=BOUNDED) as sandbox:
+        assert sandbox.load_error is None, sandbox.load_error
+        for folder in ("/tmp", "/scratch", "/dev/shm"):
+            written = sandbox.invoke("fill", (folder,)).output
+            assert 0 < written <= BOUNDED.tmpfs_bytes, (folder, written)
+        on_disk = sum(f.stat().st_size for f in sandbox._scratch.rglob("*") if f.is_file())
+        assert on_disk < 4 << 20  # the packages and two one-line files
+        if sandbox.bounds["cgroup"] is None or "memory" not in sandbox.bounds["controllers"]:
+            pytest.skip("no memory cgroup on this machine: only the rlimits bound the sandbox")
+        from autograder.submission import StudentRaised
+        try:
+            held = sandbox.invoke("hold", (5, 3 << 29)).output  # 5 × 1.5 GiB against 3 GiB
+        except StudentRaised as e:  # the kernel may choose the worker itself
+            assert e.exc_type == "WorkerDied"
+        else:
+            assert held <= 1  # two would be 3 GiB, beside the worker and the files of its tmpfs
+        assert sandbox.invoke("fill", ("/tmp",)).output <= BOUNDED.tmpfs_bytes  # still answering
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie waiting for the host's init to reap it does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _leftovers(group, scratch) -> list[str]:
+    left = [f"process {pid}" for pid in (group.pids() if group else ()) if _alive(pid)]
+    left += [f"cgroup {p}" for p in (group.paths if group else ()) if p.exists()]
+    return left + ([f"scratch {scratch}"] if scratch.exists() else [])
+
+
+def test_close_leaves_no_process_scratch_folder_or_cgroup():
+    with Sandbox(LEAKS, limits=FAST) as sandbox:
+        sandbox.invoke("escape", ())
+        group, scratch = sandbox._cgroup, sandbox._scratch
+        pids = group.pids() if group else set()
+        assert not group or len(pids) >= 4  # bwrap, its init, the worker, the escaped child
+        bwrap = sandbox._proc.pid
+    assert _leftovers(group, scratch) == []
+    assert not [p for p in pids if _alive(p)]
+    assert not _alive(bwrap)
+
+
+def test_a_failed_start_leaves_nothing(monkeypatch, tmp_path):
+    """An exception while the worker loads (the grader's own fault) or a source too large to
+    send: the constructor raises or records a load error, and nothing of the sandbox survives."""
+    from autograder.stages import cgroups
+    from autograder.stages import sandbox as module
+
+    made = []
+    create = cgroups.create
+    monkeypatch.setattr(cgroups, "create", lambda *a, **k: made.append(create(*a, **k)) or made[-1])
+    monkeypatch.setattr(module.tempfile, "tempdir", str(tmp_path))
+
+    def broken(self, timeout):
+        made.append(set(self._cgroup.pids()) if self._cgroup else set())
+        raise RuntimeError("the grader's own bug")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Sandbox, "_receive", broken)
+        with pytest.raises(RuntimeError):
+            Sandbox(HONEST, limits=FAST)
+    group, pids = made[0], made[1]
+    assert not list(tmp_path.glob("tp-sandbox-*"))
+    assert not [p for p in pids if _alive(p)]
+    assert not group or not any(p.exists() for p in group.paths)
+
+    huge = HONEST + "\n# " + "x" * (100 << 20) + "\n"  # a 100 MB source cell
+    with Sandbox(huge, limits=FAST) as sandbox:
+        assert sandbox.load_error["exc_type"] == "SourceTooLarge" and sandbox._proc is None
+    # past the grader's cap, 100 MB is more than safetensors writes (an exception in the start,
+    # as before the cap), and 50 MB more than the worker reads: nothing of either stays
+    made.clear()
+    with pytest.raises(Exception, match="header too large"):
+        Sandbox(huge, limits=Limits(startup_seconds=30, source_bytes=200 << 20))
+    with Sandbox(HONEST + "\n# " + "x" * (50 << 20) + "\n", limits=Limits(startup_seconds=30, source_bytes=200 << 20)) as sandbox:
+        assert sandbox.load_error["exc_type"] in ("WorkerDied", "TimeoutError"), sandbox.load_error
+    assert not list(tmp_path.glob("tp-sandbox-*"))
+    assert made and not [p for group in made if group for p in group.paths if p.exists()]
+
+
+def test_cgroup_v2_is_created_inside_the_delegated_subtree(tmp_path):
+    """cgroup v2 (a fake tree: the kernel would create the control files): the group is made
+    below the grader's own, with memory.max, memory.swap.max and pids.max."""
+    from autograder.stages import cgroups
+
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    grader = tmp_path / "user.slice" / "grader"
+    child = grader / "tp-sandbox-test"
+    child.mkdir(parents=True)
+    (grader / "cgroup.subtree_control").write_text("memory pids\n")
+    (child / "cgroup.controllers").write_text("memory pids\n")
+    (child / "memory.swap.max").write_text("max\n")
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(cgroups, "_child", lambda parents, name: parents[0] / name)
+        group = cgroups.create(3 << 30, 64, root=tmp_path, self_cgroup="0::/user.slice/grader\n",
+                               name="tp-sandbox-test")
+    assert group.version == "v2" and group.paths == (child,) and set(group.controllers) == {"memory", "pids"}
+    assert (child / "memory.max").read_text() == str(3 << 30)
+    assert (child / "memory.swap.max").read_text() == "0" and (child / "pids.max").read_text() == "64"
+    assert cgroups.create(1, 1, root=tmp_path / "nothing", self_cgroup="0::/\n") is None
