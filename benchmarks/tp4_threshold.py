@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     if "test_accuracy" not in d:
         print(f"the run failed: {result.message}")
         return 1
-    for epoch, (acc, loss) in enumerate(zip(d["test_accuracy"], d["train_loss"]), start=1):
+    for epoch, (acc, loss) in enumerate(zip(d["test_accuracy"], d.get("train_loss", [None] * len(d["test_accuracy"]))),
+                                        start=1):
         print(f"epoch {epoch:>2}  test accuracy {acc:.4f}  train loss {loss if loss is None else round(loss, 4)}")
     print(f"accuracy {d['accuracy']:.4f} (minimum {spec.minimum['cifar10']:.2f}: {result.status}); "
           f"run {d['seconds']:.1f} s (limit {spec.seconds:g} s), worker start {started:.1f} s")

@@ -42,7 +42,7 @@ from tpcheck.boundary import OPTIMIZERS, Optimizer, Struct, Trainable
 from tpcheck.forbidden import Policy, canary
 
 from . import shared
-from .framing import HEADER, MAX_BYTES, read_blocking, read_message, write_all, write_message
+from .framing import HEADER, MAX_BYTES, cap, read_blocking, read_message, write_all, write_message
 from .recipes import RECIPES
 from .wire import Opaque, Shared, loads
 
@@ -180,7 +180,7 @@ def error(e: BaseException) -> dict:
         return e.answer
     tb = traceback.extract_tb(e.__traceback__)
     line = next((f.lineno for f in reversed(tb) if f.filename == "<submission>"), None)
-    return {"ok": False, "exc_type": type(e).__name__, "message": str(e)[:2000], "line": line}
+    return {"ok": False, "exc_type": cap(type(e).__name__, 100), "message": cap(str(e), 2000), "line": line}
 
 
 # --- calls: arguments in shared memory, read back by the driver ---------------------------------

@@ -22,6 +22,15 @@ MAX_BYTES = 512 << 20  # a request larger than this is refused before it is read
 ANSWER_BYTES = 64 << 20  # the grader's cap on one answer (honest ones: under a few MB)
 
 
+TRUNCATED = "… (truncated)"
+
+
+def cap(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with a visible mark when it was longer: what the
+    student's code raises (a 20 MB message, a 20 MB exception type name) crosses in bounded size."""
+    return text if len(text) <= limit else text[:limit] + TRUNCATED
+
+
 def frame(message: dict[str, Any]) -> bytes:
     """A message as the bytes to write on a pipe."""
     payload = dumps(message)

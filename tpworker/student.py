@@ -30,7 +30,7 @@ import torch
 from tpcheck.boundary import OPTIMIZERS, Optimizer, Struct, Trainable, realize_args
 from tpcheck.forbidden import CallRecorder, Policy, canary
 
-from .framing import read_blocking, read_message, write_message
+from .framing import cap, read_blocking, read_message, write_message
 from .probes import PROBES
 from .recipes import RECIPES, Trainer
 from .shared import Memory, keep_freed_memory
@@ -42,7 +42,7 @@ REQUESTS, ANSWERS = (int(fd) for fd in os.environ.get("TP_FDS", "3,4").split(","
 def error(e: BaseException) -> dict:
     tb = traceback.extract_tb(e.__traceback__)
     line = next((f.lineno for f in reversed(tb) if f.filename == "<submission>"), None)
-    return {"ok": False, "exc_type": type(e).__name__, "message": str(e)[:2000], "line": line}
+    return {"ok": False, "exc_type": cap(type(e).__name__, 100), "message": cap(str(e), 2000), "line": line}
 
 
 def read_request(fd: int) -> dict | None:

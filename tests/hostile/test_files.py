@@ -157,7 +157,8 @@ def test_huge_message_is_capped_with_a_mark(graded):
     _, _, _, results = graded
     g = results["huge_message_at_load"]
     long = [r.message for r in g.results if TRUNCATED in r.message] + [g.error]
-    assert g.error.endswith(TRUNCATED) and all(len(m) <= MAX_MESSAGE + len(TRUNCATED) for m in long)
+    # cut where it is raised (the sandbox sends at most a few KB of an error) and again where it is stored
+    assert TRUNCATED in g.error and all(len(m) <= MAX_MESSAGE + len(TRUNCATED) for m in long)
 
 
 @needs_bwrap
