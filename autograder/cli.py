@@ -34,7 +34,8 @@ def _positive_seconds(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m autograder", description="The course's autograder.")
     sub = parser.add_subparsers(dest="command", required=True)
-    v = sub.add_parser("validate", help="run every check against the reference (must pass) and the stubs (must say 'not implemented')")
+    v = sub.add_parser("validate", help="run every check against the reference (must pass) and the stubs "
+                                         "(must say 'not implemented')")
     v.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
                    help=f"assignments to validate (default: all: {', '.join(registry.NAMES)})")
     v.add_argument("--profile", default="grading", choices=["grading", "dev", "ci"],
@@ -46,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "that has a submission in SUBMITTED)")
     g.add_argument("--out", required=True, help="folder for grades.csv and per-student results")
     g.add_argument("--jobs", type=_at_least(1), default=1, help="submissions graded in parallel (default: 1)")
-    g.add_argument("--timeout", type=_positive_seconds, default=20.0, help="seconds allowed per call of a student's function (default: 20)")
+    g.add_argument("--timeout", type=_positive_seconds, default=20.0,
+                   help="seconds allowed per call of a student's function (default: 20)")
     g.add_argument("--force", action="store_true", help="grade again submissions that already have results")
     g.add_argument("--dataset", default="mnist-sample", choices=["mnist-sample", "mnist", "cifar10"],
                    help="dataset of the accuracy-threshold runs (default: mnist-sample, offline; "

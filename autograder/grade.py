@@ -28,12 +28,12 @@ from pathlib import Path
 
 from autograder import checks, registry, report
 from autograder.results import FAILED, CheckResult, Graded
+from autograder.stages import sandbox as sandboxes
 from autograder.stages import threshold
 from autograder.stages.extract import ExtractError, extract, read_notebook
 from autograder.stages.find import scan
 from autograder.stages.gradebook import gradebook_csv
 from autograder.stages.run_checks import run_assignment
-from autograder.stages import sandbox as sandboxes
 from autograder.stages.store import RESULT_FILE, atomic_write, load_results, write_results
 from autograder.submission import Unfilled
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import inspect
 import textwrap
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 import torch
 
-from tpcheck.boundary import OPTIMIZERS, Optimizer, Struct, Trainable, realize, realize_args
+from tpcheck.boundary import realize, realize_args
 from tpcheck.forbidden import ANYTHING, CallRecorder, Policy
 
 

@@ -16,12 +16,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from autograder import checks  # noqa: E402
+from autograder import (
+    checks,  # noqa: E402
+    registry,  # noqa: E402
+)
 from autograder.checks import profiles as settings
 from autograder.stages.run_checks import run_assignment  # noqa: E402
 from autograder.submission import InProcess  # noqa: E402
-from autograder import registry  # noqa: E402
-
 
 MNIST_ASSIGNMENTS = list(registry.MNIST)  # the MNIST parts
 

@@ -25,8 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tpcheck import data as datasets  # noqa: E402
 from reference.cli import part_module  # noqa: E402
+from tpcheck import data as datasets  # noqa: E402
 
 MODELS = ("cnn", "resnet", "resnet-fast")
 GOALS = {"cnn": (0.85, 15.0), "resnet": (0.94, 30.0), "resnet-fast": (0.94, 3.0)}  # (accuracy, seconds)

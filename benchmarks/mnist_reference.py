@@ -20,9 +20,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tpcheck import data as datasets  # noqa: E402
 from reference.cli import PARTS, part_module  # noqa: E402
 from reference.training import resolve_device  # noqa: E402
+from tpcheck import data as datasets  # noqa: E402
 
 GOALS = {"perceptron": (0.855, 2), "shallow": (0.975, 30), "deep": (0.983, 60), "cnn": (0.992, 120)}
 

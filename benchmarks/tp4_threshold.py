@@ -28,8 +28,12 @@ sys.path.insert(0, str(ROOT))
 from autograder import checks  # noqa: E402
 from autograder.stages import threshold
 from autograder.stages.extract import extract, read_notebook  # noqa: E402
-from autograder.stages.sandbox import training_limits  # noqa: E402
-from autograder.stages.sandbox import Limits, Sandbox, bwrap_available  # noqa: E402
+from autograder.stages.sandbox import (  # noqa: E402
+    Limits,
+    Sandbox,
+    bwrap_available,
+    training_limits,  # noqa: E402
+)
 from tpcheck.data import DataError  # noqa: E402
 
 A = "tp4_cnn"

@@ -27,8 +27,9 @@ import sys
 import time
 from pathlib import Path
 
-from tpcheck import data as datasets
 from reference.training import plot_history, resolve_device
+from tpcheck import data as datasets
+
 
 def _declared_parts() -> dict[str, str]:
     """CLI part name → module, for every module of the reference (and of ``reference.cifar``)

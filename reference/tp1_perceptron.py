@@ -32,8 +32,9 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from tpcheck import data as datasets, optim
 from reference.training import History, accuracy, batches
+from tpcheck import data as datasets
+from tpcheck import optim
 
 PART = "perceptron"  # its name for `python -m reference train`
 

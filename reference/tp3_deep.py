@@ -21,16 +21,17 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from tpcheck import data as datasets, optim
 from reference.training import History, accuracy, batches, seed_everything
+from tpcheck import data as datasets
+from tpcheck import optim
 
 PART = "deep"  # its name for `python -m reference train`
 
@@ -223,7 +224,7 @@ class MLP(nn.Module):
         return h
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Tensor], activation: str = "relu") -> "MLP":
+    def from_params(cls, params: Mapping[str, Tensor], activation: str = "relu") -> MLP:
         """An MLP holding copies of the dict's weights: W_l (in, out) -> layer.weight (out, in)."""
         L = num_layers(params)
         sizes = [params["W1"].shape[0]] + [params[f"W{l}"].shape[1] for l in range(1, L + 1)]

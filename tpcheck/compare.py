@@ -8,8 +8,8 @@ or any object with a lying ``__eq__``, is refused before a value is looked at.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 

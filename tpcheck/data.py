@@ -13,7 +13,8 @@ name            where the files live (under the data root)              shape of
                  batches.meta}`` (python pickles)
 =============== ======================================================= ==========================
 
-Set ``TP_OFFLINE=1`` to never attempt a download. The data root is, in this order: the ``root`` argument (the CLI's ``--data-root``), the
+Set ``TP_OFFLINE=1`` to never attempt a download. The data root is, in this order: the ``root``
+argument (the CLI's ``--data-root``), the
 environment variable ``TP_DATA_ROOT``, or ``$XDG_CACHE_HOME/tp-data`` (``~/.cache/tp-data``).
 Missing files are downloaded by torchvision when the machine is online; otherwise
 :class:`DataError` says which folder was searched, which files were expected and how to get them.

@@ -8,7 +8,7 @@ configuration (some cohorts allow ``torch.nn`` in Part 2), so it is data: :class
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch.overrides import TorchFunctionMode

@@ -7,7 +7,8 @@ with eps = 1e-6 a correct backward gives < 1e-8 and any real bug gives > 1e-3.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 

@@ -24,7 +24,8 @@ the students' package all use this module.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler

@@ -40,9 +40,9 @@ from typing import Any
 import torch
 
 from . import bank as banks
+from .boundary import OPTIMIZERS, Optimizer, Trainable, realize, realize_args
 from .compare import Mismatch, compare_outputs, describe, flatten
 from .forbidden import scan_source
-from .boundary import OPTIMIZERS, Optimizer, Trainable, realize, realize_args
 from .parts import Visible
 
 BANK_FILE = "examples.npz"

@@ -33,8 +33,8 @@ import signal
 import subprocess
 import sys
 import traceback
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 
@@ -308,7 +308,7 @@ class Functions(Mapping):
         data = answer.get("data")
         return data.get("output") if isinstance(data, dict) else None
 
-    def trainer(self, params: dict, budget: dict) -> "RemoteTrainer":
+    def trainer(self, params: dict, budget: dict) -> RemoteTrainer:
         """Part 3's parameters and optimizer, kept in the student's process."""
         handle = self._run_open({"op": "open", "budget": budget, "data": {"params": params}})
         return RemoteTrainer(self, handle)

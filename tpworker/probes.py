@@ -21,7 +21,8 @@ Each probe: ``probe(ns, data) -> dict`` with ``ns`` the submission's namespace.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn

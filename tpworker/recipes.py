@@ -23,7 +23,8 @@ of plain numbers and strings.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

@@ -121,7 +121,8 @@ def decode(node: Any, arrays: Any, depth: int = 0) -> Any:
         return Struct(str(node["struct"]), tuple(decode(v, arrays, depth + 1) for v in node["fields"]))
     if "trainable" in node:
         stale = node.get("stale_grad")
-        return Trainable(decode(node["trainable"], arrays, depth + 1), None if stale is None else decode(stale, arrays, depth + 1))
+        stale = None if stale is None else decode(stale, arrays, depth + 1)
+        return Trainable(decode(node["trainable"], arrays, depth + 1), stale)
     if "optimizer" in node:
         return Optimizer(str(node["optimizer"]), float(node["lr"]), int(node["over"]))
     if "dict" in node:

@@ -9,8 +9,9 @@ run's accuracy goal). The runner is :mod:`autograder.stages.run_checks`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from hypothesis import strategies as st

@@ -11,9 +11,8 @@ import torch
 from hypothesis import strategies as st
 
 from autograder.checks import strategies as S
-from autograder.checks.spec import WHOLE_SUBMISSION, Assignment, Check, Context, matches
 from autograder.checks.common import does_not_mutate, forbidden_api_check
-from autograder.checks.spec import Threshold
+from autograder.checks.spec import WHOLE_SUBMISSION, Assignment, Check, Context, Threshold, matches
 from reference import tp1_perceptron as ref
 from tpcheck.parts import tp1_perceptron as part
 

@@ -14,12 +14,11 @@ import torch
 from hypothesis import strategies as st
 
 from autograder.checks import strategies as S
-from autograder.checks.spec import WHOLE_SUBMISSION, Assignment, Check, Context, matches
 from autograder.checks.common import does_not_mutate, forbidden_api_check
-from tpcheck.compare import Mismatch, assert_plain_tensor
+from autograder.checks.spec import WHOLE_SUBMISSION, Assignment, Check, Context, Threshold, matches
 from autograder.submission import Struct
-from autograder.checks.spec import Threshold
 from reference import tp2_shallow as ref
+from tpcheck.compare import Mismatch, assert_plain_tensor
 from tpcheck.parts import tp2_shallow as part
 
 TYPES = {"ShallowCache": ref.ShallowCache}

@@ -12,12 +12,11 @@ import torch
 from hypothesis import strategies as st
 
 from autograder.checks import strategies as S
-from autograder.checks.spec import Assignment, Check, Context, matches
+from autograder.checks.spec import Assignment, Check, Context, Threshold, matches
+from autograder.submission import Optimizer, Trainable
+from reference import tp3_deep as ref
 from tpcheck.compare import Mismatch, assert_close
 from tpcheck.optim import make_optimizer
-from autograder.submission import Optimizer, Trainable
-from autograder.checks.spec import Threshold
-from reference import tp3_deep as ref
 from tpcheck.parts import tp3_deep as part
 
 ACTIVATIONS = tuple(ref.ACTIVATIONS)

@@ -26,14 +26,13 @@ import torch
 import torch.nn.functional as F
 from hypothesis import strategies as st
 
-from autograder.checks.spec import Assignment, Check, Context
+from autograder.checks.spec import Assignment, Check, Context, Threshold
+from autograder.submission import StudentRaised
+from reference import tp4_cnn as ref
 from tpcheck.compare import Mismatch
 from tpcheck.optim import make_optimizer
-from tpworker.probes import tiny_model
-from autograder.submission import StudentRaised
-from autograder.checks.spec import Threshold
-from reference import tp4_cnn as ref
 from tpcheck.parts import tp4_cnn as part
+from tpworker.probes import tiny_model
 
 PROBE_SECONDS = 20.0
 SEEDS = st.integers(0, 2**16 - 1)
@@ -266,7 +265,8 @@ def steps(draw):
     torch.manual_seed(seed)
     model = tiny_model(c, 8, classes)
     torch.set_rng_state(torch_state)
-    return {"in_channels": c, "size": 8, "classes": classes, "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+    return {"in_channels": c, "size": 8, "classes": classes,
+            "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
             "x": torch.randn(n, c, 8, 8, generator=g), "labels": torch.randint(0, classes, (n,), generator=g),
             "optimizer": draw(st.sampled_from(("sgd", "momentum", "adam"))), "lr": draw(st.sampled_from((0.1, 0.01)))}
 

@@ -24,9 +24,9 @@ import warnings
 from typing import Any
 
 from autograder import checks
+from autograder.results import DEFERRED, CheckResult
 from autograder.stages import threshold
 from autograder.stages.run_checks import run_check
-from autograder.results import DEFERRED, CheckResult
 from autograder.submission import InProcess
 
 

@@ -18,7 +18,6 @@ outputs within :data:`BANK_RTOL` / :data:`BANK_ATOL`).
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -34,10 +33,9 @@ from typing import Any
 import numpy as np
 
 import tpcheck
-from tpcheck import bank
-from autograder import registry
-from autograder import checks
+from autograder import checks, registry
 from autograder.course import banks
+from tpcheck import bank
 
 ROOT, COURSE, TEMPLATE = registry.ROOT, registry.COURSE, registry.TEMPLATE
 

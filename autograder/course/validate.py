@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from autograder import registry
-from autograder import checks
+from autograder import checks, registry
 from autograder.checks.spec import WHOLE_SUBMISSION, Assignment
-from autograder.stages.run_checks import run_assignment
 from autograder.results import NOT_IMPLEMENTED, CheckResult
+from autograder.stages.run_checks import run_assignment
 from autograder.submission import InProcess
-
 
 
 @dataclass(frozen=True)

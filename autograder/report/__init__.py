@@ -20,8 +20,14 @@ One module per job:
 This package renders results; it never grades (it does not import :mod:`autograder.grade`).
 """
 
-from autograder.report.classreport import (REPORT_FILE, CheckStats, check_stats, class_report_html, message_kind,
-                                           write_class_report)
+from autograder.report.classreport import (
+                                           REPORT_FILE,
+                                           CheckStats,
+                                           check_stats,
+                                           class_report_html,
+                                           message_kind,
+                                           write_class_report,
+)
 from autograder.report.feedback import FEEDBACK_FILE, feedback_html, is_threshold, write_feedback
 from autograder.report.figures import Png, confusion_png, histogram_png, learning_curve_png, top_confusions
 from autograder.report.text import clean_output

@@ -77,7 +77,8 @@ def _threshold_view(details: dict[str, Any]) -> _Threshold:
         confusion = confusion_png(details)
     except Exception:  # noqa: BLE001
         confusion = None
-    return _Threshold("accuracy" in details, pct(accuracy), pct(threshold), reached, clamp(accuracy), clamp(threshold), curve, confusion,
+    return _Threshold("accuracy" in details, pct(accuracy), pct(threshold), reached, clamp(accuracy), clamp(threshold),
+                      curve, confusion,
                       top_confusions(details), facts)
 
 

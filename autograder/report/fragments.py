@@ -75,7 +75,8 @@ def render_value(value: Any) -> Markup:
     if isinstance(value, dict):
         if not value:
             return Markup("<code>{}</code>")
-        items = Markup("").join(Markup('<div class="arg"><span class="argname">{}</span><div>{}</div></div>').format(k, render_value(v))
+        row = Markup('<div class="arg"><span class="argname">{}</span><div>{}</div></div>')
+        items = Markup("").join(row.format(k, render_value(v))
                                 for k, v in value.items())
         return Markup('<div class="args">{}</div>').format(items)
     if isinstance(value, list):

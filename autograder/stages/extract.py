@@ -158,13 +158,15 @@ def extract(nb: nbformat.NotebookNode, functions: tuple[str, ...] = (), *,
     if functions and len(missing) == len(functions) and other_assignments:
         for other, names in other_assignments.items():
             if names and sum(n in defined for n in names) >= max(1, len(names) // 2):
-                raise ExtractError(f"this notebook looks like {other}'s (it defines {', '.join(n for n in names if n in defined)}), "
+                ours = ", ".join(n for n in names if n in defined)
+                raise ExtractError(f"this notebook looks like {other}'s (it defines {ours}), "
                                    f"not this assignment's: none of {', '.join(functions)} is defined")
     bound = set(order) | {(a.asname or a.name).split(".")[0] for node in imports for a in node.names}
     rebinds_it = bool(bound & {"NotImplementedError", "*"})  # a star import could bind anything
     stubs = [f for f in functions if f in defined and not rebinds_it and _is_stub(kept[f])]
     flagged = [f for node in [*_unique(imports), *(kept[name] for name in order)] for f in flags.get(id(node), ())]
-    return Extracted(ast.unparse(module), defined, skipped, missing, stubs, sorted(flagged, key=lambda f: (f.cell, f.line))[:MAX_FLAGS])
+    flagged = sorted(flagged, key=lambda f: (f.cell, f.line))[:MAX_FLAGS]
+    return Extracted(ast.unparse(module), defined, skipped, missing, stubs, flagged)
 
 
 def _depth(tree: ast.AST) -> int:

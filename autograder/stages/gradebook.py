@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import csv
 import io
-
 from collections import defaultdict
 
 from autograder.checks.spec import WHOLE_SUBMISSION
 from autograder.results import Graded
-
 
 
 class GradebookError(RuntimeError):

@@ -242,7 +242,7 @@ class Sandbox:
             self._kill()
             self._poisoned[name] = StudentRaised(name, "TimeoutError", f"took longer than {budget:g} s (infinite loop?)")
             raise self._poisoned[name] from None
-        except (EOFError, BrokenPipeError, OSError, ValueError) as e:
+        except (EOFError, BrokenPipeError, OSError, ValueError):
             code = self._kill(grace=1.0)  # let a worker that exited report its own status
             what = _death(code)
             self.events.append(f"{name}: the worker {what}")
@@ -265,7 +265,7 @@ class Sandbox:
         finally:
             shutil.rmtree(self._scratch, ignore_errors=True)
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self
 
     def __exit__(self, *exc) -> None:

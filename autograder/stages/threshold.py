@@ -27,13 +27,13 @@ from __future__ import annotations
 import functools
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from autograder.results import DEFERRED, FAILED, NOT_IMPLEMENTED, PASSED, CheckResult
 from autograder.checks.spec import Threshold
+from autograder.results import DEFERRED, FAILED, NOT_IMPLEMENTED, PASSED, CheckResult
 from autograder.submission import StudentRaised
 
 DEFAULT_DATASET = "mnist-sample"

@@ -21,16 +21,16 @@ Evidence for the defaults (:data:`TUNED`) is written next to them.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from tpcheck import data as datasets
 from reference.cifar.engine import FitHistory, Recipe, fit
 from reference.tp3_deep import MLP
 from reference.training import seed_everything
+from tpcheck import data as datasets
 
 PART = "cnn"  # its name for `python -m reference train`
 

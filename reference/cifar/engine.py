@@ -27,18 +27,18 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from tpcheck import data as datasets, optim
 from reference.training import History, accuracy
-
+from tpcheck import data as datasets
+from tpcheck import optim
 
 # --- the recipe --------------------------------------------------------------------------------
 

@@ -23,16 +23,16 @@ and torch.compile (see :func:`reference.cifar.engine.fit`).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tpcheck import data as datasets
 from reference.cifar.engine import FitHistory, Recipe, fit
 from reference.training import seed_everything
+from tpcheck import data as datasets
 
 PART = "resnet-fast"  # its name for `python -m reference train`
 

@@ -22,16 +22,16 @@ Evidence for the defaults (:data:`TUNED`) is written next to them.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tpcheck import data as datasets
 from reference.cifar.engine import FitHistory, Recipe, fit
 from reference.training import seed_everything
+from tpcheck import data as datasets
 
 PART = "resnet"  # its name for `python -m reference train`
 

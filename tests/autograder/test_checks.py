@@ -8,20 +8,19 @@ import sys
 import textwrap
 
 import numpy as np
-from autograder.course import banks as bank_builder
-from autograder import registry
 import pytest
 import torch
 
-from tpcheck import bank, student
-from autograder import checks
-from autograder.stages.run_checks import run_assignment, run_check
-from tpcheck.forbidden import NO_AUTOGRAD, NO_AUTOGRAD_NO_NN, scan_source
-from autograder.results import FAILED, NOT_IMPLEMENTED, PASSED
-from autograder.submission import InProcess
+from autograder import checks, registry
+from autograder.course import banks as bank_builder
 from autograder.course.validate import stub_namespace
+from autograder.results import FAILED, NOT_IMPLEMENTED
+from autograder.stages.run_checks import run_assignment, run_check
+from autograder.submission import InProcess
 from reference import tp1_perceptron as p1
 from reference import tp2_shallow as p2
+from tpcheck import bank, student
+from tpcheck.forbidden import NO_AUTOGRAD, NO_AUTOGRAD_NO_NN, scan_source
 
 
 def _check(assignment, key):

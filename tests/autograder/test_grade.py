@@ -13,8 +13,8 @@ from autograder import checks
 from autograder.cli import main
 from autograder.grade import grade_class
 from autograder.stages.find import find_submissions
-from autograder.stages.store import RESULT_FILE
 from autograder.stages.sandbox import Limits, bwrap_available
+from autograder.stages.store import RESULT_FILE
 from reference import tp1_perceptron as p1
 
 pytestmark = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap cannot create namespaces here")

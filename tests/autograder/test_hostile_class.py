@@ -22,8 +22,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from autograder import checks
 from autograder.grade import grade_class
 from autograder.stages.sandbox import Limits, bwrap_available
-from tpcheck import data as datasets
 from reference import tp1_perceptron as p1
+from tpcheck import data as datasets
 
 pytestmark = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap cannot create namespaces here")
 

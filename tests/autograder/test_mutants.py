@@ -7,20 +7,20 @@ A mutant is the reference module with some functions replaced. Checks see it thr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from autograder import registry
 import pytest
 import torch
 
-from autograder import checks
-from autograder.stages.run_checks import run_assignment, run_check
+from autograder import checks, registry
 from autograder.results import PASSED
+from autograder.stages.run_checks import run_assignment, run_check
 from autograder.submission import InProcess
 from reference import tp1_perceptron as p1
-from reference import tp3_deep as p3
 from reference import tp2_shallow as p2
+from reference import tp3_deep as p3
 from reference import tp4_cnn as p4
 
 

@@ -10,10 +10,18 @@ from html.parser import HTMLParser
 
 import pytest
 
-from autograder.results import Graded
-from autograder.report import (check_stats, class_report_html, clean_output, confusion_png, feedback_html,
-                               learning_curve_png, message_kind, write_class_report, write_feedback)
-from autograder.results import DEFERRED, FAILED, NOT_IMPLEMENTED, PASSED, CheckResult
+from autograder.report import (
+    check_stats,
+    class_report_html,
+    clean_output,
+    confusion_png,
+    feedback_html,
+    learning_curve_png,
+    message_kind,
+    write_class_report,
+    write_feedback,
+)
+from autograder.results import DEFERRED, FAILED, NOT_IMPLEMENTED, PASSED, CheckResult, Graded
 
 A = "tp1_perceptron"
 EVIL = '<script>alert(1)</script><img src=x onerror=alert(2)>"><b x="'

@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from autograder import checks
+from autograder.results import DEFERRED, NOT_IMPLEMENTED
 from autograder.stages import threshold
 from autograder.stages.run_checks import run_assignment, run_check
-from autograder.results import DEFERRED, NOT_IMPLEMENTED
 from autograder.submission import InProcess
 from reference import tp4_cnn as tp4
 
@@ -211,10 +211,10 @@ def test_gpu_grading_path_trains_the_notebook_in_a_gpu_worker(tmp_path, monkeypa
 
     from realformats import write_cifar10
 
-    from autograder.stages import sandbox
     from autograder.checks import tp4_cnn as module
     from autograder.grade import grade_one
     from autograder.results import PASSED
+    from autograder.stages import sandbox
 
     write_cifar10(tmp_path / "data", per_batch=16, signal=True)
     spec = module.ASSIGNMENT.threshold

@@ -16,13 +16,13 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from realformats import write_cifar10
 
 from autograder.checks.profiles import profile
-from realformats import write_cifar10
 from reference import cli
 from reference.cifar import cnn, engine, fast, resnet
-from tpcheck import data
 from reference.training import torch_threads
+from tpcheck import data
 
 REPO = Path(__file__).resolve().parents[2]
 PARTS = {"cnn": cnn, "resnet": resnet, "resnet-fast": fast}

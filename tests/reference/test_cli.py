@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from realformats import write_mnist_like
+
 from reference import cli
 from tpcheck import data
 

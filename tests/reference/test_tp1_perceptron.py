@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder.checks import strategies as S
-from tpcheck.forbidden import NO_AUTOGRAD_NO_NN, CallRecorder, graph_leaks, scan_source
 from autograder.checks.profiles import profile
 from reference import tp1_perceptron as perceptron
 from reference.training import History, torch_threads
+from tpcheck.forbidden import NO_AUTOGRAD_NO_NN, CallRecorder, graph_leaks, scan_source
 
 # the grader's deterministic settings (derandomized, no database, no deadline)
 PROFILE = settings(profile("dev"), max_examples=25)

@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder.checks import strategies as S
-from tpcheck.forbidden import NO_AUTOGRAD_NO_NN, CallRecorder, graph_leaks, scan_source
-from tpcheck.gradcheck import numerical_gradients, relative_errors
 from autograder.checks.profiles import profile
 from reference import tp2_shallow as shallow
 from reference.training import History, torch_threads
+from tpcheck.forbidden import NO_AUTOGRAD_NO_NN, CallRecorder, graph_leaks, scan_source
+from tpcheck.gradcheck import numerical_gradients, relative_errors
 
 KEYS = ("W1", "b1", "W2", "b2")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from realformats import write_cifar10, write_mnist_like
+
 from tpcheck import data
 
 

@@ -65,7 +65,8 @@ def test_warm_up_is_the_old_floats(schedule, warmup):
 
 def test_the_parts_use_it():
     """Do Parts 1 and 2 and the grader's recipes take their η from tpcheck.optim?"""
-    from reference import tp1_perceptron as p1, tp2_shallow as p2
+    from reference import tp1_perceptron as p1
+    from reference import tp2_shallow as p2
     from tpworker import recipes
 
     for step, total in ((0, 10), (3, 10), (9, 10)):

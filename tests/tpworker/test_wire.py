@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from tpworker import wire
 from autograder.submission import Optimizer, Struct, Trainable
+from tpworker import wire
 
 
 def roundtrip(data):

@@ -22,8 +22,9 @@ Like the rest of :mod:`tpcheck`, these modules use only torch and the package's 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..compare import Mismatch
 

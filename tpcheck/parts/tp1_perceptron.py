@@ -4,7 +4,8 @@ is the argmax of forward. ``forward(params, x) -> y``, ``update(params, x, t, lr
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

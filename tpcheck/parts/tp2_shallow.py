@@ -6,7 +6,8 @@ loss, the sigmoid saturates without overflow. ``forward(params, x) -> (y, cache)
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

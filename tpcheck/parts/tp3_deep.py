@@ -5,12 +5,13 @@ with ``{"W1", "b1", …, "WL", "bL"}``, W_l (sizes[l-1], sizes[l]);
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
-from ..optim import make_optimizer
 from ..compare import Mismatch, describe, type_name
+from ..optim import make_optimizer
 from . import Visible, Wording, failure
 
 POLICY = None  # autograd and torch.nn are the subject of this part

@@ -6,12 +6,13 @@ blocks)``, ``train_step(model, optimizer, x, labels) -> float``."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
-from ..optim import make_optimizer
 from ..compare import Mismatch, describe
+from ..optim import make_optimizer
 from . import Visible, Wording, failure
 
 POLICY = None  # torch.nn is the subject of this part

@@ -18,10 +18,9 @@ import sys
 from pathlib import Path
 
 import nbformat
-from autograder import registry
 import pytest
 
-from autograder import checks
+from autograder import checks, registry
 from autograder.grade import grade_one
 from autograder.stages.gradebook import cell_points
 from autograder.stages.sandbox import Limits, bwrap_available

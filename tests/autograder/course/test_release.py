@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 import torch
 
-from tpcheck import bank
 from autograder import registry
-from autograder.course import release, sync as sources
+from autograder.course import release
+from autograder.course import sync as sources
+from tpcheck import bank
 
 ROOT = Path(__file__).resolve().parents[3]
 RELEASED = sorted(p.parent.name for p in (ROOT / "student_template").glob("*/*.ipynb"))
@@ -121,7 +122,8 @@ def test_solution_cells_are_the_reference():
 def test_released_files_leak_nothing():
     """No solution body, no solution or hidden-test markers, no import of reference or autograder."""
     template = ROOT / "student_template"
-    texts = {path: path.read_text(encoding="utf-8") for path in template.rglob("*") if path.suffix in (".ipynb", ".py", ".md", ".txt")}
+    texts = {path: path.read_text(encoding="utf-8") for path in template.rglob("*")
+             if path.suffix in (".ipynb", ".py", ".md", ".txt")}
     with zipfile.ZipFile(template / release.WHEEL) as wheel:
         texts.update({f"{release.WHEEL}/{n}": wheel.read(n).decode() for n in wheel.namelist()})
     for path, text in texts.items():
@@ -257,7 +259,8 @@ def test_released_notebook_works_with_the_wheel_in_a_fresh_venv(tmp_path):
     nb = nbformat.read(str(student / f"{name}.ipynb"), as_version=4)
     source = nbformat.read(str(ROOT / "assignments" / "source" / name / f"{name}.ipynb"), as_version=4)
     solution = next(c.source for c in source.cells if c.get("id") == "solution-forward")
-    typed = "\n".join(line for line in solution.splitlines() if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line)
+    typed = "\n".join(line for line in solution.splitlines()
+                      if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line)
     next(c for c in nb.cells if c.get("id") == "solution-forward").source = typed
     nb.cells.append(nbformat.v4.new_code_cell(ENVIRONMENT))
     nbformat.write(nb, str(student / f"{name}.ipynb"))

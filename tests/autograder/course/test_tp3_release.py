@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from tpcheck import bank, student
-from autograder.course import banks as bank_builder
 from autograder import checks
+from autograder.course import banks as bank_builder
 from autograder.submission import Optimizer, Trainable
 from reference import tp3_deep as p3
+from tpcheck import bank, student
 
 ROOT = Path(__file__).resolve().parents[3]
 A = "tp3_deep"
@@ -159,7 +159,8 @@ def test_test_cells_carry_the_grader_points():
     assert cells == expected
     for name in cells:
         source = next(c.source for c in nb.cells if c.get("id") == f"test-{name.replace('_', '-')}")
-        assert f'grade("{A}", "{name}", globals())' in source and source.endswith('### END HIDDEN TESTS') and f'\ncheck("{name}")\n' in source
+        assert f'grade("{A}", "{name}", globals())' in source and source.endswith('### END HIDDEN TESTS')
+        assert f'\ncheck("{name}")\n' in source
 
 
 SANDBOX_LIKE = textwrap.dedent("""

@@ -63,7 +63,8 @@ def test_notebook_of_another_assignment(tmp_path):
                 other_assignments={"tp2_shallow": ("sigmoid", "backward", "update")})
 
 
-STUB = 'def forward(params, x, lr=0.1, dtype=torch.float32):\n    """Doc."""\n    # YOUR CODE HERE\n    raise NotImplementedError()'
+STUB = ('def forward(params, x, lr=0.1, dtype=torch.float32):\n    """Doc."""\n    # YOUR CODE HERE\n'
+        '    raise NotImplementedError()')
 DONE = "def update(p):\n    return p"
 
 

@@ -32,7 +32,8 @@ FLAGGED = {
     "sys.modules": ("import sys\nclass _Patch:\n    sys.modules['tpworker'] = None\n", "sys.modules"),
     "/proc": ("def forward(params, x):\n    open('/proc/1/environ').read()\n    return x\n", "/proc"),
     "tpworker": ("def forward(params, x):\n    import tpworker.worker as w\n    return x\n", "tpworker"),
-    "tpcheck internals": ("from tpcheck.forbidden import CallRecorder\ndef forward(params, x):\n    return x\n", "tpcheck.forbidden"),
+    "tpcheck internals": ("from tpcheck.forbidden import CallRecorder\ndef forward(params, x):\n    return x\n",
+                          "tpcheck.forbidden"),
     "frames": ("import sys\ndef forward(params, x):\n    sys._getframe(1).f_globals['x'] = 0\n    return x\n", "_getframe"),
     "subclasses": ("def forward(params, x):\n    ().__class__.__base__.__subclasses__()\n    return x\n", "__subclasses__"),
 }

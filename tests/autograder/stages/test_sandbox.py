@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from autograder import checks
-from autograder.stages.run_checks import run_assignment, run_check
 from autograder.results import FAILED, PASSED
+from autograder.stages.run_checks import run_assignment
 from autograder.stages.sandbox import Limits, Sandbox, bwrap_available
 from reference import tp1_perceptron as p1
 
@@ -74,7 +74,8 @@ HOSTILE = {
     "opens a socket": "    import socket\n    socket.create_connection(('1.1.1.1', 80), timeout=2)\n    return x",
     "tensor subclass": "    class T(torch.Tensor):\n        def __eq__(self, o):\n            return True\n"
                        "    return torch.addmm(params['b'], x, params['W']).as_subclass(T)",
-    "lying __eq__": "    class Liar:\n        shape = (1,)\n        def __eq__(self, o):\n            return True\n    return Liar()",
+    "lying __eq__": ("    class Liar:\n        shape = (1,)\n        def __eq__(self, o):\n            return True\n"
+                     "    return Liar()"),
     "returns NaN": "    return torch.full((x.shape[0], params['W'].shape[1]), float('nan'))",
     "raises": "    raise ValueError('nope')",
 }
@@ -127,7 +128,8 @@ def test_sandbox_sees_neither_repository_nor_sample_labels():
         def probe():
             # the virtualenv is mounted at its own path (it may live in the repository, or in
             # /tmp): the folders leading to it are all that may be seen there
-            on_the_way = {{str(p) for p in [*__import__('pathlib').Path(sys.prefix).parents, __import__('pathlib').Path(sys.prefix)]}}
+            here = __import__('pathlib').Path(sys.prefix)
+            on_the_way = {{str(p) for p in [*here.parents, here]}}
             seen = []
             for path in [{str(REPO)!r}, {str(REPO / 'reference')!r}, '/root/.cache', '/tmp']:
                 names = os.listdir(path) if os.path.isdir(path) else []
@@ -152,8 +154,8 @@ def test_many_calls_in_one_exchange_behave_as_separate_calls():
     """invoke_many (finite differences use it): each call gets fresh copies and its own
     forbidden-API record; the first that raises is the answer; a batch that hangs is killed
     within one call's limit and poisons the function, as a single call would."""
-    from tpcheck.forbidden import NO_AUTOGRAD_NO_NN
     from autograder.submission import StudentRaised
+    from tpcheck.forbidden import NO_AUTOGRAD_NO_NN
 
     code = inspect.cleandoc("""
         import torch

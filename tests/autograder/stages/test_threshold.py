@@ -5,16 +5,17 @@ from __future__ import annotations
 import importlib
 import types
 
-from autograder import registry
 import pytest
 import torch
 
-from autograder import checks
+from autograder import checks, registry
+from autograder.results import DEFERRED, FAILED, NOT_IMPLEMENTED, PASSED
 from autograder.stages import threshold
 from autograder.stages.run_checks import run_check
-from autograder.results import DEFERRED, FAILED, NOT_IMPLEMENTED, PASSED
 from autograder.submission import InProcess
-from reference import tp3_deep as deep, tp1_perceptron as perceptron, tp2_shallow as shallow
+from reference import tp1_perceptron as perceptron
+from reference import tp2_shallow as shallow
+from reference import tp3_deep as deep
 
 REFERENCES = {"tp1_perceptron": perceptron, "tp2_shallow": shallow, "tp3_deep": deep}
 
