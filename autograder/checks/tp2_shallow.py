@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from autograder.checks import strategies as S
 from autograder.checks.common import does_not_mutate, forbidden_api_check
 from autograder.checks.spec import WHOLE_SUBMISSION, Assignment, Check, Context, Threshold, matches
-from autograder.submission import Struct
 from reference import tp2_shallow as ref
+from tpcheck.boundary import Struct
 from tpcheck.compare import Mismatch, assert_plain_tensor
 from tpcheck.parts import tp2_shallow as part
 

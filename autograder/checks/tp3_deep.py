@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from autograder.checks import strategies as S
 from autograder.checks.spec import Assignment, Check, Context, Threshold, matches
-from autograder.submission import Optimizer, Trainable
 from reference import tp3_deep as ref
+from tpcheck.boundary import Optimizer, Trainable
 from tpcheck.compare import Mismatch, assert_close
 from tpcheck.optim import make_optimizer
 from tpcheck.parts import tp3_deep as part

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.submission import Optimizer, Struct, Trainable
+from tpcheck.boundary import Optimizer, Struct, Trainable
 from tpworker import wire
 
 

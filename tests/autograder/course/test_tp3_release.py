@@ -17,9 +17,9 @@ import torch
 
 from autograder import checks
 from autograder.course import banks as bank_builder
-from autograder.submission import Optimizer, Trainable
 from reference import tp3_deep as p3
 from tpcheck import bank, student
+from tpcheck.boundary import Optimizer, Trainable
 
 ROOT = Path(__file__).resolve().parents[3]
 A = "tp3_deep"
