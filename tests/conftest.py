@@ -18,11 +18,13 @@ PARTS = {"tp1": ("tp1", "perceptron"), "tp2": ("tp2", "shallow"), "tp3": ("tp3",
 SANDBOX_MODULES = ("test_sandbox", "test_grade", "test_hostile_class", "test_files", "test_examples", "test_tp4",
                    "test_threshold", "test_forgery", "test_driver", "test_interrupt", "test_resources", "test_grade_cli")
 NBGRADER_MODULES = ("test_nbgrader", "test_release", "test_tp3_release")
+# modules that grade whole classes (a minute or more each): `slow`, out of `make test-fast`
+CLASS_MODULES = ("test_files", "test_resources", "test_forgery", "test_hostile_class", "test_examples", "test_interrupt")
 
 
 def pytest_collection_modifyitems(items):
     """Mark every test by zone (its folder under tests/), by part (tp1 … tp4, from its module's
-    and its own name) and by what it needs (sandbox, nbgrader), so that `pytest -m tp2` or
+    and its own name) and by what it needs (sandbox, nbgrader; slow for a whole class), so that `pytest -m tp2` or
     `-m "not nbgrader"` selects without a list to keep up to date."""
     for item in items:
         path = Path(str(item.fspath)).resolve()
@@ -38,6 +40,8 @@ def pytest_collection_modifyitems(items):
             item.add_marker("sandbox")
         if path.stem in NBGRADER_MODULES:
             item.add_marker("nbgrader")
+        if path.stem in CLASS_MODULES:
+            item.add_marker("slow")
 
 
 @pytest.fixture(scope="session")
