@@ -26,6 +26,7 @@ the GPU fast path that normalises on the device), labels as int64 of shape (N,).
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import importlib.util
 import io
@@ -38,14 +39,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from torchvision import datasets as tv
 
 DATASETS = ("mnist", "fashion-mnist", "mnist-sample", "cifar10")
 ENV_DATA_ROOT = "TP_DATA_ROOT"
 ENV_OFFLINE = "TP_OFFLINE"  # set to 1: never try to download, fail at once with the message
 
 MNIST_CLASSES = tuple(str(d) for d in range(10))
-FASHION_CLASSES = tuple(tv.FashionMNIST.classes)
+# torchvision.datasets.FashionMNIST.classes (tests/tpcheck/test_data.py keeps the two equal):
+# written out so that importing this module does not import torchvision (1.2 s, in every
+# sandbox worker whose notebook imports the loader)
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )
@@ -150,11 +154,19 @@ def _to_float(split: Split) -> Split:
 
 # --- MNIST and Fashion-MNIST: IDX files, read by torchvision ------------------------------------
 
-_IDX_CLASSES = {"mnist": (tv.MNIST, MNIST_CLASSES), "fashion-mnist": (tv.FashionMNIST, FASHION_CLASSES)}
+_IDX_CLASSES = {"mnist": ("MNIST", MNIST_CLASSES), "fashion-mnist": ("FashionMNIST", FASHION_CLASSES)}
+
+
+def _torchvision_datasets():
+    """torchvision's dataset classes, imported when a dataset is first loaded."""
+    from torchvision import datasets
+
+    return datasets
 
 
 def _load_idx(name: str, root: Path, download: bool) -> Dataset:
-    cls, classes = _IDX_CLASSES[name]
+    class_name, classes = _IDX_CLASSES[name]
+    cls = getattr(_torchvision_datasets(), class_name)
     folder = root / cls.__name__ / "raw"
     expected = [os.path.splitext(f)[0] for f, _ in cls.resources]
 
@@ -215,29 +227,37 @@ def _corrupt_message(name: str, folder: Path, error: Exception) -> str:
 # --- CIFAR-10: torchvision's cifar-10-batches-py pickles -----------------------------------------
 
 
-class CIFAR10Files(tv.CIFAR10):
-    """torchvision's CIFAR10 reading the same files with the same code, minus the md5 check.
+@functools.cache
+def _cifar10_files():
+    """The class below, made on first use (torchvision is imported then)."""
 
-    torchvision verifies md5 sums of the official archive's files; copies re-encoded elsewhere
-    (or written by tests) keep the layout but not the sums. The sums are still verified when
-    torchvision downloads the archive itself.
-    """
+    class CIFAR10Files(_torchvision_datasets().CIFAR10):
+        """torchvision's CIFAR10 reading the same files with the same code, minus the md5 check.
 
-    def _check_integrity(self) -> bool:
-        base = Path(self.root) / self.base_folder
-        return all((base / f).is_file() for f, _ in self.train_list + self.test_list)
+        torchvision verifies md5 sums of the official archive's files; copies re-encoded elsewhere
+        (or written by tests) keep the layout but not the sums. The sums are still verified when
+        torchvision downloads the archive itself.
+        """
 
-    def _load_meta(self) -> None:
-        path = Path(self.root) / self.base_folder / self.meta["filename"]
-        if path.is_file():
-            with open(path, "rb") as f:
-                self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
-        else:
-            self.classes = list(CIFAR10_CLASSES)
-        self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+        def _check_integrity(self) -> bool:
+            base = Path(self.root) / self.base_folder
+            return all((base / f).is_file() for f, _ in self.train_list + self.test_list)
+
+        def _load_meta(self) -> None:
+            path = Path(self.root) / self.base_folder / self.meta["filename"]
+            if path.is_file():
+                with open(path, "rb") as f:
+                    self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
+            else:
+                self.classes = list(CIFAR10_CLASSES)
+            self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+
+    return CIFAR10Files
 
 
 def _load_cifar10(root: Path, download: bool) -> Dataset:
+    tv = _torchvision_datasets()
+    CIFAR10Files = _cifar10_files()
     folder = root / tv.CIFAR10.base_folder
     expected = [f for f, _ in tv.CIFAR10.train_list + tv.CIFAR10.test_list]
     if not all((folder / f).is_file() for f in expected):

@@ -125,3 +125,21 @@ def test_real_mnist(mnist):
     assert mnist.test.labels[:5].tolist() == [7, 2, 1, 0, 4]
     assert int(mnist.train.labels.bincount()[1]) == 6742
     assert np.isclose(float(mnist.train.images.mean()), 0.1307, atol=1e-3)
+
+
+def test_fashion_classes_are_torchvisions():
+    """The written-out class names are torchvision's own."""
+    from torchvision import datasets
+
+    assert data.FASHION_CLASSES == tuple(datasets.FashionMNIST.classes)
+
+
+def test_importing_the_loader_does_not_import_torchvision():
+    """Does a notebook's `from tpcheck.data import load` stay cheap (torchvision, 1.2 s, waits
+    for the first load)? Every sandbox worker whose notebook imports the loader pays it."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import sys, tpcheck.data; print('torchvision' in sys.modules)"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "False", done.stderr
