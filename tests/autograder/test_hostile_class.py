@@ -9,14 +9,12 @@ class holds no hostile notebook at all.
 
 from __future__ import annotations
 
-import csv
 import inspect
-import io
 import os
 import textwrap
 
-import nbformat
 import pytest
+from classes import rows, write_class
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder import checks
@@ -119,22 +117,13 @@ def expected_points(broken: set[str]) -> float:
     return SPEC.max_points - lost
 
 
-def write_class(root, students: dict) -> None:
-    for student, nb in students.items():
-        folder = root / "submitted" / student / A
-        folder.mkdir(parents=True)
-        nbformat.write(nb, str(folder / f"{A}.ipynb"))
-
-
-def rows(out) -> dict[str, dict[str, str]]:
-    return {r["student"]: r for r in csv.DictReader(io.StringIO((out / "grades.csv").read_text()))}
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     honest_only, mixed = tmp_path_factory.mktemp("honest_only"), tmp_path_factory.mktemp("mixed")
-    write_class(honest_only, {s: notebook() for s in HONEST_STUDENTS})
-    write_class(mixed, {**{s: notebook() for s in HONEST_STUDENTS}, **{k: v[0] for k, v in FIXTURES.items()}})
+    write_class(honest_only, {s: notebook() for s in HONEST_STUDENTS}, A)
+    write_class(mixed, {**{s: notebook() for s in HONEST_STUDENTS}, **{k: v[0] for k, v in FIXTURES.items()}}, A)
     grade_class(honest_only / "submitted", [A], honest_only / "out", jobs=2, limits=LIMITS, progress=False)
     results = grade_class(mixed / "submitted", [A], mixed / "out", jobs=2, limits=LIMITS, progress=False)
     return rows(honest_only / "out"), rows(mixed / "out"), {g.student: g for g in results}

@@ -10,13 +10,11 @@ whose threads race the driver gives the same grades.
 
 from __future__ import annotations
 
-import csv
 import inspect
-import io
 import textwrap
 
-import nbformat
 import pytest
+from classes import rows, write_class
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder import checks
@@ -174,23 +172,14 @@ def expected_points(lost: set[str]) -> float:
     return points
 
 
-def write_class(root, students: dict) -> None:
-    for student, nb in students.items():
-        folder = root / "submitted" / student / A
-        folder.mkdir(parents=True)
-        nbformat.write(nb, str(folder / f"{A}.ipynb"))
-
-
-def rows(out) -> dict[str, dict[str, str]]:
-    return {r["student"]: r for r in csv.DictReader(io.StringIO((out / "grades.csv").read_text()))}
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     alone, mixed, again = (tmp_path_factory.mktemp(n) for n in ("honest_only", "mixed", "again"))
-    write_class(alone, {s: notebook() for s in HONEST_STUDENTS})
-    write_class(mixed, {**{s: notebook() for s in HONEST_STUDENTS}, **{k: v[0] for k, v in FIXTURES.items()}})
-    write_class(again, {k: FIXTURES[k][0] for k in RACING})
+    write_class(alone, {s: notebook() for s in HONEST_STUDENTS}, A)
+    write_class(mixed, {**{s: notebook() for s in HONEST_STUDENTS}, **{k: v[0] for k, v in FIXTURES.items()}}, A)
+    write_class(again, {k: FIXTURES[k][0] for k in RACING}, A)
     grade = lambda root: grade_class(root / "submitted", [A], root / "out", jobs=2, limits=LIMITS, progress=False)  # noqa: E731
     grade(alone)
     results = grade(mixed)

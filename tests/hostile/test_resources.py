@@ -14,9 +14,7 @@ memory attacks cannot exhaust the machine (RLIMIT_AS stays at 6 GiB: ``import to
 
 from __future__ import annotations
 
-import csv
 import inspect
-import io
 import os
 import resource
 import subprocess
@@ -24,8 +22,8 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-import nbformat
 import pytest
+from classes import rows, write_class
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder import checks
@@ -165,15 +163,6 @@ HONEST_STUDENTS = ("honest", "honest_too")
 BOUNDED_THEN_HONEST = {"environment_at_load", "fills_tmp_7gib", "fills_home_6gib", "fills_dev_shm", "many_threads"}
 
 
-def write_class(root: Path, students: dict) -> None:
-    for student, nb in students.items():
-        folder = root / "submitted" / student / A
-        folder.mkdir(parents=True)
-        nbformat.write(nb, str(folder / f"{A}.ipynb"))
-
-
-def rows(out: Path) -> dict[str, dict[str, str]]:
-    return {r["student"]: r for r in csv.DictReader(io.StringIO((out / "grades.csv").read_text()))}
 
 
 def _worker_processes() -> set[int]:
@@ -217,8 +206,8 @@ def _sandbox_cgroup(pid: int) -> str | None:
 def graded(tmp_path_factory):
     honest_only, mixed = tmp_path_factory.mktemp("honest_only"), tmp_path_factory.mktemp("mixed")
     scratch_root = tmp_path_factory.mktemp("scratch")
-    write_class(honest_only, {s: notebook() for s in HONEST_STUDENTS})
-    write_class(mixed, {**{s: notebook() for s in HONEST_STUDENTS}, **FIXTURES})
+    write_class(honest_only, {s: notebook() for s in HONEST_STUDENTS}, A)
+    write_class(mixed, {**{s: notebook() for s in HONEST_STUDENTS}, **FIXTURES}, A)
     made: list[cgroups.Group] = []
     started: list[int] = []
     create, start = cgroups.create, sandboxes.Sandbox._start
