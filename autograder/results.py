@@ -54,7 +54,28 @@ class Graded:
     # integrity flags (autograder.stages.integrity): code that reaches past the API, for the
     # instructor's report; never a penalty
     flags: list[dict[str, Any]] = field(default_factory=list)
+    # lateness (autograder.stages.late), as nbgrader counts it: when the submission was made
+    # (its timestamp.txt, ISO 8601 UTC, "" when it has none), the due date it was held to
+    # (extension included, "" when none), how late it was and the points the course's late
+    # policy takes off (never more than the points earned)
+    submitted_at: str = ""
+    due: str = ""
+    seconds_late: float = 0.0
+    penalty: float = 0.0
+    # what the results were computed from (autograder.stages.freshness): a run reuses them only
+    # when every item is unchanged
+    inputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def raw_score(self) -> float:
+        """The points of the checks, before any late penalty."""
+        return sum(r.points for r in self.results)
 
     @property
     def score(self) -> float:
-        return sum(r.points for r in self.results)
+        """The grade: the checks' points less the late penalty (nbgrader's ``score``)."""
+        return max(self.raw_score - self.penalty, 0.0)
+
+    @property
+    def late(self) -> bool:
+        return self.seconds_late > 0
