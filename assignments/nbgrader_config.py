@@ -24,3 +24,9 @@ c.Execute.interrupt_on_timeout = True
 # (plain generate_feedback shows them: nbgrader#917).
 c.ClearHiddenTests.enforce_metadata = True
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+
+# The late policy, for `nbgrader autograde` and `autograder grade` alike: 10 % of the points per
+# started day late (autograder/course/late.py). Due dates and extensions live in the gradebook
+# (`nbgrader db assignment add tp1_perceptron --duedate="2026-12-01 23:59:00 Europe/Paris"`).
+c.AssignLatePenalties.plugin_class = "autograder.course.late.PerDayPenalty"
+c.PerDayPenalty.percent_per_day = 10

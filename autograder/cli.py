@@ -49,7 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--jobs", type=_at_least(1), default=1, help="submissions graded in parallel (default: 1)")
     g.add_argument("--timeout", type=_positive_seconds, default=20.0,
                    help="seconds allowed per call of a student's function (default: 20)")
-    g.add_argument("--force", action="store_true", help="grade again submissions that already have results")
+    g.add_argument("--force", action="store_true", help="grade every submission again, even those whose results "
+                                                        "are up to date (by default only new or changed ones are graded)")
+    g.add_argument("--student", action="append", metavar="NAME",
+                   help="grade again this student's submissions, and only theirs (repeat for several)")
+    g.add_argument("--roster", default=None, metavar="CSV",
+                   help="the class list (nbgrader's student CSV: id,first_name,last_name,email): every student "
+                        "on it gets a row, 'no submission' when they have none (default: the students of "
+                        "--nbgrader-db, else those who submitted)")
+    g.add_argument("--due", action="append", metavar="ASSIGNMENT=WHEN",
+                   help="due date of an assignment for a course without an nbgrader gradebook, e.g. "
+                        "tp1_perceptron='2026-12-01 23:59 Europe/Paris' (with --nbgrader-db the due dates "
+                        "and extensions are the gradebook's); the late policy is the course's nbgrader_config.py")
     g.add_argument("--dataset", default="mnist-sample", choices=["mnist-sample", "mnist", "cifar10"],
                    help="dataset of the accuracy-threshold runs (default: mnist-sample, offline; "
                         "mnist and cifar10 read the official files under the data root; cifar10 is "
@@ -103,10 +114,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def grade_main(args) -> int:
+    import os
     import sys
     from pathlib import Path
 
-    from autograder.grade import grade_class
     from autograder.stages.sandbox import Limits, bwrap_available
 
     submitted, out = Path(args.submitted), Path(args.out)
@@ -137,8 +148,12 @@ def grade_main(args) -> int:
         if not torch.cuda.is_available():
             print("error: --device cuda: no CUDA GPU is visible on this machine", file=sys.stderr)
             return 2
-    from tpcheck.data import DataError
 
+    try:
+        roster, schedule, policy = class_setup(args, submitted)
+    except ValueError as e:  # RosterError, LateError: one line
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     limits = Limits(call_seconds=args.timeout)
     lock = _lock(out)
     if lock is None:
@@ -146,10 +161,24 @@ def grade_main(args) -> int:
               f"wait for it, or give another --out", file=sys.stderr)
         return 2
     try:
+        return _grade_locked(args, submitted, out, roster, schedule, policy, limits)
+    finally:
+        os.close(lock)  # released for a caller in the same process too (a test, a notebook)
+
+
+def _grade_locked(args, submitted, out, roster, schedule, policy, limits) -> int:
+    """``grade_main``'s work, with the lock on ``out`` held."""
+    import sys
+
+    from autograder.grade import ClassError, grade_class
+    from tpcheck.data import DataError
+
+    try:
         graded = grade_class(submitted, args.assignment, out, jobs=args.jobs, force=args.force,
                              limits=limits, unsafe=args.unsafe_no_sandbox, dataset=args.dataset,
-                             data_root=args.data_root, device=args.device)
-    except DataError as e:
+                             data_root=args.data_root, device=args.device, students=args.student,
+                             roster=roster, schedule=schedule, policy=policy)
+    except (DataError, ClassError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -162,7 +191,7 @@ def grade_main(args) -> int:
     if args.nbgrader_db:
         from autograder.stages.gradebook import GradebookError, write_scores
 
-        url = args.nbgrader_db if "://" in args.nbgrader_db else f"sqlite:///{Path(args.nbgrader_db).resolve()}"
+        url = db_url(args.nbgrader_db)
         try:
             print(f"nbgrader gradebook: {write_scores(url, graded)} submission(s) written to {args.nbgrader_db}")
         except GradebookError as e:
@@ -172,10 +201,45 @@ def grade_main(args) -> int:
     print(f"{'student':<{width}}  {'assignment':<16} {'score':>11}  {'trained':>8}  notes")
     for g in sorted(graded, key=lambda g: (g.assignment, g.student)):
         note = g.error or "; ".join(g.notes)
+        if g.late:
+            from autograder.stages.late import lateness
+
+            note = f"{lateness(g.seconds_late)}, -{g.penalty:g} points" + (f"; {note}" if note else "")
         print(f"{g.student:<{width}}  {g.assignment:<16} {g.score:>5g}/{g.max_score:<5g}  {_trained(g):>8}  {note[:70]}")
+    print(graded.summary())
     print(f"gradebook: {out / 'grades.csv'}\nclass report: {out / 'report.html'}\n"
           f"per student: {out}/<student>/<assignment>/feedback.html (and results.json, Gradescope's format)")
     return 0
+
+
+def class_setup(args, submitted):
+    """The roster, the due dates and the late policy of this run, from its options and the course
+    (:mod:`autograder.stages.roster`, :mod:`autograder.stages.late`); ValueError: one line."""
+    from autograder.stages import late
+    from autograder.stages import roster as rosters
+
+    url = db_url(args.nbgrader_db) if args.nbgrader_db else None
+    if url and not args.nbgrader_db.count("://") and not Path(args.nbgrader_db).is_file():
+        raise ValueError(f"--nbgrader-db {args.nbgrader_db}: no such gradebook (nbgrader generate_assignment "
+                         f"creates it in the course folder)")
+    roster = rosters.read_csv(Path(args.roster)) if args.roster else None
+    schedule = late.schedule_from_options(args.due)
+    if url:
+        if roster is None:
+            roster = rosters.read_gradebook(url) or None  # an empty gradebook: those who submitted
+        book = late.schedule_from_gradebook(url)
+        clash = sorted(set(book.due) & set(schedule.due))
+        if clash:
+            raise ValueError(f"--due {clash[0]}: its due date is in the gradebook ({late.iso(book.due[clash[0]])}); "
+                             f"change it there (nbgrader db assignment add {clash[0]} --duedate=...), not here")
+        book.due.update(schedule.due)
+        schedule = book
+    return roster, schedule, late.Policy(late.course_root(submitted))
+
+
+def db_url(option: str) -> str:
+    """``--nbgrader-db``: an SQLAlchemy URL as given, a path as an sqlite URL."""
+    return option if "://" in option else f"sqlite:///{Path(option).resolve()}"
 
 
 def class_refusal(submitted, assignments: list[str], dataset: str, device: str) -> str:

@@ -24,17 +24,18 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from pathlib import Path
 
 from autograder import checks, registry, report
 from autograder.results import FAILED, CheckResult, Graded
+from autograder.stages import freshness, late, threshold
 from autograder.stages import sandbox as sandboxes
-from autograder.stages import threshold
 from autograder.stages.extract import ExtractError, extract, read_notebook
 from autograder.stages.find import scan
 from autograder.stages.gradebook import gradebook_csv
 from autograder.stages.run_checks import run_assignment
-from autograder.stages.store import RESULT_FILE, atomic_write, load_results, write_results
+from autograder.stages.store import atomic_write, load_result, stored_inputs, write_results
 from autograder.submission import Unfilled
 
 
@@ -138,16 +139,61 @@ def _grade_one(student: str, notebook: Path | None, assignment_name: str, *, pro
     return graded
 
 
+class ClassError(ValueError):
+    """What was asked of the class cannot be done (its one line says why): e.g. ``--student``
+    naming nobody of the class."""
+
+
+class ClassGrades(list):
+    """The class's results (a list of :class:`Graded`, one per student and assignment), and what
+    this run did: ``regraded`` (reason → how many: new, notebook changed, grader changed,
+    options changed, forced, --student), ``reused`` (results kept as they were), ``stale``
+    (results that differ from today's inputs but were kept because ``--student`` named others)
+    and ``not_on_roster`` (students graded who are not on the roster)."""
+
+    def __init__(self, graded=(), *, regraded=None, reused: int = 0, stale: int = 0, not_on_roster=()):
+        super().__init__(graded)
+        self.regraded: dict[str, int] = dict(regraded or {})
+        self.reused, self.stale, self.not_on_roster = reused, stale, sorted(not_on_roster)
+
+    def summary(self) -> str:
+        """One line: how many results were graded (and why) and how many reused."""
+        why = ", ".join(f"{n} {reason}" for reason, n in sorted(self.regraded.items()))
+        total = sum(self.regraded.values())
+        line = f"graded {total} submission(s)" + (f" ({why})" if why else "") + f", reused {self.reused} result(s)"
+        if self.stale:
+            line += f"; {self.stale} result(s) are stale but kept (--student named others): run without --student to regrade them"
+        return line
+
+
+NO_SUBMISSION = "no submission"
+
+
 def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int = 1, force: bool = False,
                 profile: str = "grading", limits=None, unsafe: bool = False, progress: bool = True,
                 dataset: str = threshold.DEFAULT_DATASET, data_root: str | None = None,
-                device: str = "cpu") -> list[Graded]:
-    """Grade every submission of every assignment, ``jobs`` at a time, resuming where a
-    previous run stopped; then write ``grades.csv`` from all result files.
+                device: str = "cpu", students: list[str] | None = None, roster=None,
+                schedule: late.Schedule | None = None, policy: late.Policy | None = None) -> ClassGrades:
+    """Grade the class of ``submitted`` for ``assignments``, ``jobs`` submissions at a time, into
+    ``out``; then write ``grades.csv`` and the report from exactly this class's results.
 
-    The dataset of the threshold runs is loaded first, once: when it cannot be (files missing,
-    offline), :class:`tpcheck.data.DataError` is raised before any submission is graded."""
+    - The class is ``roster`` (a list of :class:`autograder.stages.roster.Student`) when given:
+      each of its students gets a result ("no submission" when they have none), and those who
+      submitted without being on it are graded all the same (``not_on_roster``); without a
+      roster, the students who submitted. Results in ``out`` of anyone else are left alone and
+      never shown.
+    - A stored result is reused when its inputs (:mod:`autograder.stages.freshness`) are those
+      of today; otherwise the submission is graded again. ``force`` grades every one again;
+      ``students`` grades those students again and only them.
+    - Every result gets this run's lateness and penalty (:mod:`autograder.stages.late`:
+      ``schedule``'s due dates, ``policy``, the course's by default).
+
+    The dataset of the threshold runs is loaded first, once, when something is to be trained:
+    when it cannot be (files missing, offline), :class:`tpcheck.data.DataError` is raised before
+    any submission is graded."""
     from tqdm.auto import tqdm
+
+    from autograder.stages.find import Submission, class_root
 
     for name in assignments:
         spec = checks.load(name).threshold
@@ -155,31 +201,73 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
         if spec is not None and dataset not in spec.budgets and not deferred:
             raise ValueError(f"{name} has no training budget for the dataset {dataset!r}; "
                              f"choose one of {', '.join(sorted(spec.budgets))}")
-    if any(checks.load(name).threshold is not None for name in assignments):
-        threshold.load(dataset, data_root)
+    schedule = schedule or late.Schedule()
+    policy = policy or late.Policy(late.course_root(Path(submitted)))
+    root = class_root(Path(submitted))
+    options = freshness.options_digest(dataset=dataset, profile=profile, device=device, unsafe=unsafe,
+                                       limits=limits or sandboxes.Limits())
+    roster_ids = [s.id for s in roster] if roster is not None else None
 
-    todo, refused = [], []
+    keys, subs, todo, refused, regraded, reused, stale, outsiders = [], {}, [], [], {}, 0, 0, set()
     for assignment in assignments:
         found = scan(submitted, assignment)
         refused += [(assignment, name, reason) for name, reason in found.refused]
-        for sub in found.submissions:
-            if force or not (out / sub.student / assignment / RESULT_FILE).is_file():
-                todo.append((sub.student, sub.notebook, assignment, sub.refused, sub.notes))
+        by_student = {sub.student: sub for sub in found.submissions}
+        members = list(by_student) if roster_ids is None else roster_ids + [s for s in by_student if s not in roster_ids]
+        if roster_ids is not None:
+            outsiders |= {s for s in by_student if s not in roster_ids}
+        for student in members:
+            sub = by_student.get(student) or Submission(student, None, NO_SUBMISSION)
+            key = (student, assignment)
+            keys.append(key)
+            subs[key] = (sub, freshness.inputs(sub.notebook, sub.refused, options))
+    unknown = sorted(set(students or ()) - {s for s, _ in keys})
+    if unknown:
+        raise ClassError(f"--student {', '.join(unknown)}: not in this class (no submission of "
+                         f"{', '.join(assignments)} in {submitted}{' and not on the roster' if roster is not None else ''})")
+    for key in keys:
+        sub, now = subs[key]
+        reason = "forced" if force else "--student" if students and key[0] in students else \
+            freshness.why_stale(stored_inputs(out, *key), now)
+        if students and key[0] not in students:
+            stale += bool(reason)
+            reason = ""
+        if reason:
+            regraded[reason] = regraded.get(reason, 0) + 1
+            todo.append((sub.student, sub.notebook, key[1], sub.refused, sub.notes))
+        else:
+            reused += 1
+    if any(checks.load(item[2]).threshold is not None and item[1] is not None for item in todo):
+        threshold.load(dataset, data_root)
+
+    def lateness(graded: Graded) -> Graded:
+        """``graded`` with its inputs and this run's lateness."""
+        key = (graded.student, graded.assignment)
+        sub, now = subs[key]
+        submitted_at, note = late.read_timestamp(root / key[0] / key[1]) if sub.notebook is not None else (None, "")
+        graded = late.apply(replace(graded, inputs=now), submitted_at, schedule.due_for(key[1], key[0]), policy)
+        if note and note not in graded.notes:
+            graded.notes = [*graded.notes, note]
+        return graded
+
     kwargs = dict(profile=profile, limits=limits, unsafe=unsafe, dataset=dataset, data_root=data_root, device=device)
     bar = tqdm(total=len(todo), desc="grading", unit="submission", disable=not progress or not todo)
 
-    def store(graded: Graded) -> None:
+    def store(graded: Graded, count: bool = True) -> None:
         """The submission's files; when they cannot be written, a failure in their place, and
         when not even that, a line of the class report: never the end of the class."""
         try:
+            graded = lateness(graded)
             write_results(out, graded, report.write_feedback)
         except Exception as e:  # noqa: BLE001
             reason = f"grading failed: its results could not be written ({type(e).__name__}: {e})"
             try:
-                write_results(out, failed(graded.student, graded.assignment, reason, dataset=dataset, device=device))
+                write_results(out, replace(failed(graded.student, graded.assignment, reason, dataset=dataset,
+                                                  device=device), inputs={}))
             except Exception:  # noqa: BLE001
                 refused.append((graded.assignment, graded.student, reason))
-        bar.update()
+        if count:
+            bar.update()
 
     try:
         if jobs <= 1:
@@ -193,10 +281,22 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
                                                        dataset=dataset, device=device, notes=item[4])))
     finally:
         bar.close()  # before anything else is printed (Ctrl-C's one line)
-    everything = [g for a in assignments for g in load_results(out, a)]
+    everything = []
+    for key in keys:
+        graded = load_result(out, *key)
+        if graded is None:
+            continue
+        now = lateness(graded)
+        if (now.submitted_at, now.due, now.seconds_late, now.penalty, now.notes) != \
+                (graded.submitted_at, graded.due, graded.seconds_late, graded.penalty, graded.notes):
+            store(now, count=False)  # a new due date, extension or policy: the files say it
+            graded = load_result(out, *key) or now
+        if key[0] in outsiders:
+            graded.notes = [*graded.notes, "not on the roster"]
+        everything.append(graded)
     atomic_write(out / "grades.csv", gradebook_csv(everything))
     report.write_class_report(out, everything, refused=refused)
-    return everything
+    return ClassGrades(everything, regraded=regraded, reused=reused, stale=stale, not_on_roster=outsiders)
 
 
 def die_with_parent() -> None:

@@ -123,6 +123,7 @@ def assignment_report(name: str, graded: list[Graded], refused: Iterable[tuple[s
         rows.append({"student": g.student, "score": num(g.score), "max": num(g.max_score),
                      "failed": status[FAILED], "todo": status[NOT_IMPLEMENTED], "deferred": status[DEFERRED],
                      "seconds": f"{g.seconds:.1f}", "error": g.error,
+                     "late": lateness(g.seconds_late), "penalty": num(g.penalty) if g.late else "",
                      "href": f"{quote(g.student, safe='')}/{quote(g.assignment, safe='')}/{FEEDBACK_FILE}"})
     return AssignmentReport(
         name=name, submissions=len(graded), max_score=max_score,
@@ -134,6 +135,12 @@ def assignment_report(name: str, graded: list[Graded], refused: Iterable[tuple[s
         runtime_median=statistics.median(seconds) if seconds else 0.0, runtime_max=max(seconds, default=0.0),
         runtime_total=sum(seconds), slowest=[(g.student, g.seconds) for g in slowest], threshold=threshold, rows=rows,
         refused=sorted(refused))
+
+
+def lateness(seconds: float) -> str:
+    from autograder.stages.late import duration
+
+    return duration(seconds) if seconds > 0 else ""
 
 
 def class_report_html(graded: list[Graded], refused: Iterable[tuple[str, str, str]] = ()) -> str:

@@ -105,7 +105,15 @@ def feedback_html(graded: Graded) -> str:
         g=graded, score=num(score), max_score=num(max_score), percent=f"{percent:.1f}", chips=chips,
         labels=STATUS_FR, classes=STATUS_CLASS, deferred=counts[DEFERRED], groups=_groups(graded.results),
         thresholds=thresholds, output=output, cut=cut, lines=output.count("\n") + 1,
+        late=late_fr(graded), raw_score=num(graded.raw_score), penalty=num(graded.penalty),
     )
+
+
+def late_fr(graded: Graded) -> str:
+    """How late the submission was, in French ("" when on time)."""
+    from autograder.stages.late import duration
+
+    return duration(graded.seconds_late, "j") if graded.late else ""
 
 
 def write_feedback(out: Path, graded: Graded) -> Path:

@@ -60,21 +60,34 @@ def write_scores(db_url: str, graded: list[Graded]) -> int:
                     raise GradebookError(f"{g.assignment}/{notebook} has no grade cell {cell!r} in {db_url}") from None
                 grade.auto_score = points
                 grade.needs_manual_grade = False
+            submission = gb.find_submission(g.assignment, g.student)
+            if g.submitted_at:  # nbgrader's timestamp, from which it counts lateness too
+                from autograder.stages.late import parse_when
+
+                submission.timestamp = parse_when(g.submitted_at)
+            gb.find_submission_notebook(notebook, g.assignment, g.student).late_submission_penalty = \
+                g.penalty if g.late else None
             gb.db.commit()
             written += 1
     return written
 
 
+LATENESS_COLUMNS = ("raw_score", "late_penalty", "seconds_late", "submitted_at", "due")
+
+
 def gradebook_csv(graded: list[Graded]) -> str:
-    """One row per student and assignment: student, assignment, score, max_score, one column
-    per check (its points). Sorted, no timings: the same results give the same bytes."""
+    """One row per student and assignment: student, assignment, score (after the late penalty),
+    max_score, the lateness (:data:`LATENESS_COLUMNS`: points before the penalty, the penalty,
+    seconds late, nbgrader's timestamp and the due date, both UTC, empty when there is none),
+    then one column per check (its points). Sorted, no timings: the same results give the same bytes."""
     check_ids = sorted({r.check_id for g in graded for r in g.results})
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([_text(c) for c in ["student", "assignment", "score", "max_score", *check_ids]])
+    writer.writerow([_text(c) for c in ["student", "assignment", "score", "max_score", *LATENESS_COLUMNS, *check_ids]])
     for g in sorted(graded, key=lambda g: (g.student, g.assignment)):
         points = {r.check_id: r.points for r in g.results}
         writer.writerow([_text(g.student), _text(g.assignment), _num(g.score), _num(g.max_score),
+                         _num(g.raw_score), _num(g.penalty), _num(round(g.seconds_late)), g.submitted_at, g.due,
                          *(_num(points[c]) if c in points else "" for c in check_ids)])
     return buffer.getvalue()
 

@@ -94,7 +94,8 @@ def write_results(out: Path, graded: Graded, pages: Callable[[Path, Graded], Any
     string is capped first (:func:`capped`), for the pages too."""
     graded = capped(graded)
     folder = out / graded.student / graded.assignment
-    data = {**asdict(graded), "results": [r.to_json() for r in graded.results], "score": graded.score}
+    data = {**asdict(graded), "results": [r.to_json() for r in graded.results], "raw_score": graded.raw_score,
+            "score": graded.score}
     atomic_write(folder / "results.json", json.dumps(gradescope(graded), indent=1, ensure_ascii=False))
     if pages is not None:
         pages(out, graded)
@@ -102,11 +103,29 @@ def write_results(out: Path, graded: Graded, pages: Callable[[Path, Graded], Any
     return folder
 
 
+def _read(path: Path) -> Graded:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    results = [CheckResult(**r) for r in data.pop("results")]
+    for derived in ("score", "raw_score"):
+        data.pop(derived, None)
+    return Graded(results=results, **data)
+
+
+def load_result(out: Path, student: str, assignment: str) -> Graded | None:
+    """The stored result of one submission, or None when there is none (or it cannot be read:
+    a result that is not whole is graded again)."""
+    try:
+        return _read(out / student / assignment / RESULT_FILE)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def stored_inputs(out: Path, student: str, assignment: str) -> dict[str, str] | None:
+    """What the stored result of a submission was computed from (None: no usable result)."""
+    graded = load_result(out, student, assignment)
+    return graded.inputs if graded is not None else None
+
+
 def load_results(out: Path, assignment: str) -> list[Graded]:
-    graded = []
-    for path in sorted(out.glob(f"*/{assignment}/{RESULT_FILE}")):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        results = [CheckResult(**r) for r in data.pop("results")]
-        data.pop("score", None)
-        graded.append(Graded(results=results, **data))
-    return graded
+    """Every result stored in ``out`` for ``assignment`` (whoever's: the class is the caller's)."""
+    return [_read(path) for path in sorted(out.glob(f"*/{assignment}/{RESULT_FILE}"))]

@@ -114,7 +114,8 @@ def test_gradebook_is_deterministic_and_resumable(submitted, graded, tmp_path):
     """Does a second run skip finished work, and does regrading give a byte-identical grades.csv?"""
     out, _ = graded
     first = (out / "grades.csv").read_bytes()
-    assert first.splitlines()[0].startswith(b"student,assignment,score,max_score,tp1_perceptron.")
+    assert first.splitlines()[0].startswith(b"student,assignment,score,max_score,raw_score,late_penalty,seconds_late,"
+                                            b"submitted_at,due,tp1_perceptron.")
     before = {p: p.stat().st_mtime_ns for p in out.glob(f"*/{A}/{RESULT_FILE}")}
     grade_class(submitted, [A], out, limits=LIMITS, progress=False)  # nothing to do
     assert {p: p.stat().st_mtime_ns for p in out.glob(f"*/{A}/{RESULT_FILE}")} == before
