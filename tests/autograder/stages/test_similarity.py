@@ -102,3 +102,85 @@ def test_pairs_are_sorted_and_each_function_judged_apart():
     pairs = similar_pairs(subs, ["update", "predict"])
     assert [(p.function, p.student_a, p.student_b, p.identical) for p in pairs] == [
         ("update", "alice", "zoe", True), ("predict", "alice", "zoe", True)]
+
+
+# --- in the class report ----------------------------------------------------------------------------
+
+
+def report_page(similarity):
+    from autograder.report import class_report_html
+    from autograder.results import PASSED, CheckResult, Graded
+
+    def graded(student):
+        return Graded(student, "tp1_perceptron", [CheckResult("tp1_perceptron.update.a", "a", "update", PASSED, 2, 2, True)], 2)
+
+    return class_report_html([graded("alice"), graded("bob"), graded(EVIL)], similarity=similarity)
+
+
+EVIL = '<script>alert(1)</script>"><b x="'
+
+
+class Page:
+    """The start tags and the inline scripts of a page, as a browser's tokenizer would see them."""
+
+    def __init__(self, html: str):
+        from html.parser import HTMLParser
+
+        page = self
+
+        class Parser(HTMLParser):
+            def handle_starttag(self, tag, attrs):
+                page.tags.append((tag, dict(attrs)))
+                self.in_script = tag == "script"
+
+            def handle_data(self, data):
+                if getattr(self, "in_script", False):
+                    page.scripts.append(data)
+
+            def handle_endtag(self, tag):
+                self.in_script = False
+
+        self.tags, self.scripts = [], []
+        Parser(convert_charrefs=True).feed(html)
+
+    def named(self, tag):
+        return [attrs for t, attrs in self.tags if t == tag]
+
+
+def test_the_report_shows_a_sortable_table_of_similar_pairs():
+    """Does each assignment get a table of its pairs, most similar first, with sortable headers (a
+    button in each, the numeric column marked), and one script allowed by its hash alone?"""
+    import base64
+    import hashlib
+    import re
+
+    pairs = similar_pairs({"alice": ALICE, "bob": BOB, EVIL: ALICE.replace("err.sum(dim=0) / n", "err.sum(dim=0) * n")},
+                          ["update"])
+    page = report_page({"tp1_perceptron": pairs})
+    assert "Similar code (to read, never a penalty)" in page and "never a penalty" in page
+    table = re.search(r'<table class="data sortable similarity">.*?</table>', page, re.S).group(0)
+    rows = re.findall(r"<tr><td>.*?</tr>", table, re.S)
+    assert len(rows) == 3 and "identical" in rows[0] and "alice" in rows[0] and "bob" in rows[0]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in table  # a student's name is text, never markup
+    parsed = Page(table)
+    assert len(parsed.named("th")) == 4 and len(parsed.named("button")) == 4
+    assert [th.get("data-type") for th in parsed.named("th")] == [None, None, None, "number"]
+    assert [th.get("aria-sort") for th in parsed.named("th")] == [None, None, None, "descending"]
+    sort_keys = [float(td["data-sort"]) for td in parsed.named("td") if "data-sort" in td]
+    assert sort_keys == sorted(sort_keys, reverse=True) and sort_keys[0] == 1.0
+    whole = Page(page)
+    (script,) = whole.scripts  # ours, and only ours: the student's <script> is text
+    assert "table.sortable" in script and len(whole.named("script")) == 1
+    (csp,) = [m["content"] for m in whole.named("meta") if m.get("http-equiv") == "Content-Security-Policy"]
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in csp and "default-src 'none'" in csp
+    assert "unsafe-inline" not in csp.split("script-src")[1]
+
+
+def test_the_report_without_similarity_has_no_script_and_says_when_nothing_is_similar():
+    """Do existing callers (no similarity) get the page as before, scriptless, and an assignment with
+    no similar pair a line saying so?"""
+    plain = report_page(None)
+    assert "<script" not in plain.replace("&lt;script", "") and "Similar code" not in plain and "script-src" not in plain
+    empty = report_page({"tp1_perceptron": []})
+    assert "No pair of submissions is that similar." in empty
