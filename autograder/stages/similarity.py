@@ -33,6 +33,7 @@ import io
 import itertools
 import tokenize
 from dataclasses import dataclass
+from pathlib import Path
 
 from autograder.stages.extract import _is_stub
 
@@ -183,3 +184,34 @@ def similar_pairs(submissions: dict[str, str], functions: list[str], *, template
                 found.append(Pair(function, a, b, round(ratio, 3), False))
         pairs += sorted(found, key=lambda p: (-p.similarity, p.student_a, p.student_b))
     return pairs
+
+
+def class_similarity(submitted: Path, assignments: list[str], *, template: Path | None = None) -> dict[str, list[Pair]]:
+    """:func:`similar_pairs` for every assignment of a class in nbgrader's ``submitted/`` layout:
+    each submission's notebook read and its graded definitions extracted (nothing run), compared
+    with the released notebook's code (``template``: the release folder, default
+    ``student_template/``; ``<template>/<a>/<a>.ipynb``) left out. A notebook that cannot be read
+    or extracted is simply not compared. Returns assignment → its pairs."""
+    from autograder import checks, registry
+    from autograder.stages.extract import ExtractError, extract, read_notebook
+    from autograder.stages.find import scan
+
+    template = registry.TEMPLATE if template is None else Path(template)
+    result = {}
+    for assignment in assignments:
+        functions = list(checks.load(assignment).functions)
+        codes = {}
+        for sub in scan(submitted, assignment).submissions:
+            if sub.notebook is None or sub.refused:
+                continue
+            try:
+                codes[sub.student] = extract(read_notebook(sub.notebook), tuple(functions)).code
+            except ExtractError:
+                continue
+        given = template / assignment / f"{assignment}.ipynb"
+        try:
+            released = extract(read_notebook(given), tuple(functions)).code if given.is_file() else ""
+        except ExtractError:
+            released = ""
+        result[assignment] = similar_pairs(codes, functions, template=released)
+    return result

@@ -184,3 +184,18 @@ def test_the_report_without_similarity_has_no_script_and_says_when_nothing_is_si
     assert "<script" not in plain.replace("&lt;script", "") and "Similar code" not in plain and "script-src" not in plain
     empty = report_page({"tp1_perceptron": []})
     assert "No pair of submissions is that similar." in empty
+
+
+def test_class_similarity_reads_the_example_class_without_running_it():
+    """On the example class (one set of answers typed for each student, with its bugs): is the
+    buggy update found near-identical to the correct one, and the untouched template never?"""
+    from pathlib import Path
+
+    from autograder.stages.similarity import class_similarity
+
+    root = Path(__file__).resolve().parents[3]
+    pairs = class_similarity(root / "examples" / "submitted", ["tp1_perceptron"])["tp1_perceptron"]
+    by = {(p.function, p.student_a, p.student_b): p for p in pairs}
+    near = by[("update", "buggy", "correct")]
+    assert not near.identical and THRESHOLD <= near.similarity < 1
+    assert all("empty" not in (p.student_a, p.student_b) for p in pairs)
