@@ -107,3 +107,17 @@ def test_without_bubblewrap_it_fails_with_one_line_and_no_grade(tmp_path, autogr
     assert not (root / "results" / "results.json").exists()
     (line,) = [x for x in run.stdout.splitlines() if x.startswith("run_autograder: error:")]
     assert "bubblewrap" in line
+
+
+def test_the_documented_unsafe_fallback_grades_without_bubblewrap(tmp_path, autograder_zip):
+    """With gradescope/unsafe-no-sandbox in the zip (make gradescope UNSAFE=1), is the notebook
+    graded all the same where bubblewrap is missing?"""
+    root = gradescope_tree(tmp_path, autograder_zip, {f"{A}.ipynb": EXAMPLES / "correct" / A / f"{A}.ipynb"})
+    (root / "source" / "gradescope" / "unsafe-no-sandbox").write_text("yes\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "bash").symlink_to(shutil.which("bash"))
+    run = run_autograder(root, PATH=str(bin_dir))
+    assert run.returncode == 0, run.stdout + run.stderr
+    data = results(root)
+    assert data["tests"] and data["score"] == pytest.approx(sum(t["max_score"] for t in data["tests"]))
