@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint validate release sync setup benchmark reference examples clean
+.PHONY: demo test test-fast lint validate release sync setup benchmark reference examples gradescope clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,12 @@ reference: $(STAMP)
 # Rebuild examples/submitted/ from the released notebooks.
 examples: $(STAMP)
 	$(PY) examples/make_examples.py
+
+# Gradescope's autograder zip (gradescope/: setup.sh, run_autograder and the project's source),
+# deterministic: `make gradescope ASSIGNMENT=tp1_perceptron` → out/gradescope/tp1_perceptron.zip
+# (UNSAFE=1: grade without bubblewrap, see README "Gradescope").
+gradescope: $(STAMP)
+	$(PY) gradescope/build.py $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) $(if $(UNSAFE),--unsafe-no-sandbox)
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/mnist_reference.py --dataset mnist

@@ -32,9 +32,11 @@ from autograder.results import FAILED, CheckResult, Graded
 from autograder.stages import freshness, late, threshold
 from autograder.stages import sandbox as sandboxes
 from autograder.stages.extract import ExtractError, extract, read_notebook
+from autograder.stages.exports import write_exports
 from autograder.stages.find import scan
 from autograder.stages.gradebook import gradebook_csv
 from autograder.stages.run_checks import run_assignment
+from autograder.stages.similarity import class_similarity
 from autograder.stages.store import atomic_write, load_result, stored_inputs, write_results
 from autograder.submission import Unfilled
 
@@ -295,7 +297,12 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
             graded.notes = [*graded.notes, "not on the roster"]
         everything.append(graded)
     atomic_write(out / "grades.csv", gradebook_csv(everything))
-    report.write_class_report(out, everything, refused=refused)
+    write_exports(out, everything, roster or [], assignments)
+    try:
+        similarity = class_similarity(submitted, assignments)
+    except Exception:  # noqa: BLE001 - a report section is never worth the class's grades
+        similarity = None
+    report.write_class_report(out, everything, refused=refused, similarity=similarity)
     return ClassGrades(everything, regraded=regraded, reused=reused, stale=stale, not_on_roster=outsiders)
 
 

@@ -1,7 +1,9 @@
 """HTML pages from grading results: one feedback page per student and assignment, one class report.
 
 Both are single self-contained files: inline CSS, figures as base64 PNG ``data:`` URIs, no
-script, no external resource. Everything that comes from a submission (student names, which
+external resource, and no script, except the class report's one (``templates/sortable.js``, which
+sorts its similarity tables; allowed by its hash in the page's Content-Security-Policy) when it
+is given similarity pairs. Everything that comes from a submission (student names, which
 are folder names; messages, which quote the student's values; what the student printed) is
 untrusted: the pages are rendered by Jinja2 with autoescaping, and the few fragments built in
 Python are :class:`markupsafe.Markup` made by ``Markup.format``, which escapes its arguments.

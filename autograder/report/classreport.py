@@ -1,7 +1,8 @@
 """The instructor's class report, in English: ``OUT/report.html`` (template
 ``templates/report.html.j2``). Per assignment: scores, the checks by failure rate with their most
-common message, who could not be graded, runtimes, and a row per submission linking to its
-feedback page."""
+common message, who could not be graded, similar code when asked for (a table sortable by a
+small inline script, the only one, allowed by its hash; never a penalty), runtimes, and a row per
+submission linking to its feedback page."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from autograder.report.figures import Png, histogram_png
 from autograder.report.render import render
 from autograder.report.text import num, pct, to_float
 from autograder.results import DEFERRED, ERROR, FAILED, NOT_IMPLEMENTED, PASSED, CheckResult, Graded
+from autograder.stages.similarity import MIN_TOKENS, THRESHOLD, Pair
 from autograder.stages.store import atomic_write
 
 REPORT_FILE = "report.html"
@@ -103,6 +105,9 @@ class AssignmentReport:
     threshold: dict[str, Any] | None  # reached, runs, median accuracy of the threshold checks
     rows: list[dict[str, Any]]  # one per submission, by student
     refused: list[tuple[str, str]] = ()  # (student folder, reason): folders refused, no results written
+    # pairs of students with similar code (autograder.stages.similarity), most similar first:
+    # for the instructor to read, never a penalty
+    similar: list[Pair] = ()
 
 
 def assignment_report(name: str, graded: list[Graded], refused: Iterable[tuple[str, str]] = ()) -> AssignmentReport:
@@ -143,10 +148,15 @@ def lateness(seconds: float) -> str:
     return duration(seconds) if seconds > 0 else ""
 
 
-def class_report_html(graded: list[Graded], refused: Iterable[tuple[str, str, str]] = ()) -> str:
+def class_report_html(graded: list[Graded], refused: Iterable[tuple[str, str, str]] = (),
+                      similarity: dict[str, list[Pair]] | None = None) -> str:
     """The instructor's report over every submission of every assignment in ``graded``;
     ``refused``: (assignment, student folder, reason) of the folders that got no results
-    (:func:`autograder.stages.find.scan`), listed with those that could not be graded."""
+    (:func:`autograder.stages.find.scan`), listed with those that could not be graded;
+    ``similarity``: assignment → its pairs of similar code
+    (:func:`autograder.stages.similarity.similar_pairs`), shown per assignment in a table sortable
+    by each column (the page's one script; without it, the most similar first). None: no such
+    section at all."""
     by_assignment: dict[str, list[Graded]] = {}
     for g in graded:
         by_assignment.setdefault(g.assignment, []).append(g)
@@ -155,11 +165,16 @@ def class_report_html(graded: list[Graded], refused: Iterable[tuple[str, str, st
         by_assignment.setdefault(assignment, [])
         refusals.setdefault(assignment, []).append((student, reason))
     reports = [assignment_report(name, gs, refusals.get(name, ())) for name, gs in sorted(by_assignment.items())]
-    return render("report.html.j2", reports=reports)
+    for r in reports:
+        r.similar = sorted((similarity or {}).get(r.name, ()),
+                           key=lambda p: (-p.similarity, -p.identical, p.function, p.student_a, p.student_b))
+    return render("report.html.j2", reports=reports, similarity_shown=similarity is not None,
+                  similarity_threshold=THRESHOLD, similarity_min_tokens=MIN_TOKENS)
 
 
-def write_class_report(out: Path, graded: list[Graded], refused: Iterable[tuple[str, str, str]] = ()) -> Path:
-    """``OUT/report.html``, written atomically."""
+def write_class_report(out: Path, graded: list[Graded], refused: Iterable[tuple[str, str, str]] = (),
+                       similarity: dict[str, list[Pair]] | None = None) -> Path:
+    """``OUT/report.html``, written atomically (see :func:`class_report_html`)."""
     path = out / REPORT_FILE
-    atomic_write(path, class_report_html(graded, refused))
+    atomic_write(path, class_report_html(graded, refused, similarity))
     return path
