@@ -28,11 +28,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from autograder import checks, registry, report
-from autograder.results import FAILED, CheckResult, Graded
+from autograder.results import FAILED, NO_NOTEBOOK, NO_SUBMISSION, CheckResult, Graded
 from autograder.stages import freshness, late, threshold
 from autograder.stages import sandbox as sandboxes
-from autograder.stages.extract import ExtractError, extract, read_notebook
 from autograder.stages.exports import write_exports
+from autograder.stages.extract import ExtractError, extract, read_notebook
 from autograder.stages.find import scan
 from autograder.stages.gradebook import gradebook_csv
 from autograder.stages.run_checks import run_assignment
@@ -92,7 +92,7 @@ def _grade_one(student: str, notebook: Path | None, assignment_name: str, *, pro
     if refused:
         return all_failed(refused)
     if notebook is None:
-        return all_failed("no notebook submitted")
+        return all_failed(NO_NOTEBOOK)
     others = {name: checks.load(name).functions for name in registry.NAMES if name != assignment_name}
     try:
         extracted = extract(read_notebook(notebook), assignment.functions, other_assignments=others)
@@ -167,8 +167,6 @@ class ClassGrades(list):
             line += f"; {self.stale} result(s) are stale but kept (--student named others): run without --student to regrade them"
         return line
 
-
-NO_SUBMISSION = "no submission"
 
 
 def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int = 1, force: bool = False,

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 PASSED, FAILED, NOT_IMPLEMENTED, ERROR, DEFERRED = "passed", "failed", "not implemented", "error", "deferred"
+# the error of a roster student with no submission folder, and of a folder without a notebook
+NO_SUBMISSION, NO_NOTEBOOK = "no submission", "no notebook submitted"
 
 
 @dataclass(frozen=True)

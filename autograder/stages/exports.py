@@ -35,7 +35,7 @@ import csv
 import io
 from pathlib import Path
 
-from autograder.results import Graded
+from autograder.results import NO_NOTEBOOK, NO_SUBMISSION, Graded
 from autograder.stages.gradebook import _num, _text
 from autograder.stages.roster import Student
 from autograder.stages.store import atomic_write
@@ -43,7 +43,7 @@ from autograder.stages.store import atomic_write
 LMS_FILE = "lms.csv"
 MOODLE_FILE = "moodle.csv"
 
-ON_TIME, LATE, NO_SUBMISSION, NOT_GRADED = "", "late", "no submission", "not graded"
+ON_TIME, LATE, NOT_GRADED = "", "late", "not graded"
 
 
 def _class(graded: list[Graded], roster: list[Student]) -> list[Student]:
@@ -71,7 +71,7 @@ def _max_scores(graded: list[Graded], assignments: list[str]) -> dict[str, float
 
 
 def _status(g: Graded | None) -> str:
-    if g is None:
+    if g is None or g.error in (NO_SUBMISSION, NO_NOTEBOOK):
         return NO_SUBMISSION
     if g.error:
         return NOT_GRADED

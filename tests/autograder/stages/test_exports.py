@@ -23,7 +23,7 @@ ROSTER = [Student("bob", "Bob", "Martin", "bob@example.org", "20231234"),
 GRADED = [graded("alice", A, 8), graded("alice", B, 6),
           graded("bob", A, 9, submitted_at="2026-10-02T10:00:00Z", due="2026-10-01T23:59:00Z",
                  seconds_late=36060, penalty=2.5),
-          graded("dave", A, 0, error="no notebook submitted")]  # not on the roster
+          graded("dave", A, 0, error="the worker could not start")]  # not on the roster
 
 
 def rows(text: str) -> list[dict[str, str]]:
