@@ -165,6 +165,10 @@ def grade_main(args) -> int:
         url = args.nbgrader_db if "://" in args.nbgrader_db else f"sqlite:///{Path(args.nbgrader_db).resolve()}"
         try:
             print(f"nbgrader gradebook: {write_scores(url, graded)} submission(s) written to {args.nbgrader_db}")
+            from autograder.stages.nbgrader_files import course_of, write_nbgrader_files
+
+            if (course := course_of(submitted)) is not None:  # autograded/ and feedback/ for formgrader and nbgrader
+                print("".join(f"nbgrader: {line}\n" for line in write_nbgrader_files(course, url, graded, out)), end="")
         except GradebookError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
