@@ -216,3 +216,31 @@ def test_feedback_round_trip(course):
     rows = {r["student_id"]: float(r["raw_score"]) for r in csv.DictReader((course.root / "grades.csv").open())}
     assert rows["correct"] == checks.load(NAME).max_points + 1.5
     (course.root / "printed.json").write_text(json.dumps(course.printed, indent=1))  # what each nbgrader step said
+
+
+def test_same_state_as_plain_nbgrader_autograde(course):
+    """On a copy of the course, plain `nbgrader autograde` (which executes the notebook: trusted
+    example code here) leaves the same cells (sources, types, nbgrader metadata) and the same
+    grade and comment rows as `autograder grade --nbgrader-db` without executing anything."""
+    from nbgrader.api import Gradebook
+
+    copy = course.root / "plain-course"
+    shutil.copytree(course.course, copy, ignore=shutil.ignore_patterns("autograded", "feedback"))
+    course.nbgrader(copy, "autograde", NAME, "--force", "--student=correct")
+
+    def state(root: Path):
+        nb = nbformat.read(str(root / "autograded" / "correct" / NAME / f"{NAME}.ipynb"), as_version=4)
+        cells = [(c.cell_type, c.source, c.metadata.get("nbgrader")) for c in nb.cells]
+        with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+            notebook = gb.find_submission_notebook(NAME, NAME, "correct")
+            grades = {g.name: (g.auto_score, g.needs_manual_grade) for g in notebook.grades}
+            comments = {c.name: c.auto_comment for c in notebook.comments}
+            stamp = gb.find_submission(NAME, "correct").timestamp
+        return cells, grades, comments, stamp
+
+    ours, theirs = state(course.course), state(copy)
+    assert ours[0] == theirs[0]
+    assert ours[2:] == theirs[2:]
+    # the manual grade set by test_feedback_round_trip (if it ran first) makes nbgrader ask for review
+    assert {k: v for k, v in ours[1].items() if k != "q_learning_rate"} == \
+        {k: v for k, v in theirs[1].items() if k != "q_learning_rate"}
