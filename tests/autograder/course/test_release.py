@@ -47,12 +47,14 @@ def test_template_is_what_release_produces(fresh):
 
 
 def test_template_holds_notebooks_banks_and_the_wheel_only():
-    """No copied .py file: the students' package ships as the wheel."""
+    """No copied .py file: the students' package ships as the wheel, in every assignment folder
+    (what nbgrader's exchange delivers alone) and beside them."""
     template = ROOT / "student_template"
     top = sorted(p.name for p in template.iterdir() if p.is_file())
     assert top == sorted(["README.md", "requirements.txt", release.WHEEL])
     for name in RELEASED:
-        assert sorted(p.name for p in (template / name).iterdir()) == sorted(["examples.npz", f"{name}.ipynb"])
+        assert sorted(p.name for p in (template / name).iterdir()) == sorted(["examples.npz", f"{name}.ipynb", release.WHEEL])
+        assert (template / name / release.WHEEL).read_bytes() == (template / release.WHEEL).read_bytes()
     assert not list(template.rglob("*.py"))
     assert release.WHEEL in (template / "requirements.txt").read_text()
     assert f"pip install {release.WHEEL}" in (template / "README.md").read_text()
