@@ -30,6 +30,8 @@ EXAMPLES = ROOT / "examples" / "submitted"
 ASSIGNMENTS = sorted(p.name for p in (ROOT / "assignments" / "source").iterdir()
                      if (EXAMPLES / "correct" / p.name).is_dir() and p.name in registry.NAMES)
 STUDENTS = ("correct", "buggy", "noisy")
+DUE = "2026-12-01 23:59:00 UTC"
+LATE, LATE_TIMESTAMP = "buggy", "2026-12-03 01:00:00.000000 UTC"  # 1 d 1 h 1 min late: two started days
 NOISE = ("import sys, warnings\n"
          "warnings.warn('a torch-like UserWarning')\n"
          "print('a progress bar on stderr', file=sys.stderr)\n")
@@ -66,6 +68,7 @@ def course(tmp_path_factory):
     shutil.copytree(ROOT / "assignments" / "source", course / "source")
     for name in ASSIGNMENTS:
         nbgrader(course, "generate_assignment", name, "--force")
+        nbgrader(course, "db", "assignment", "add", name, f"--duedate={DUE}")
         for student in STUDENTS:
             folder = course / "submitted" / student / name
             folder.mkdir(parents=True)
@@ -73,6 +76,8 @@ def course(tmp_path_factory):
             nb = nbformat.read(str(source), as_version=4)
             nbformat.write(noisy(nb) if student == "noisy" else nb, str(folder / f"{name}.ipynb"))
             shutil.copy(ROOT / "student_template" / name / "examples.npz", folder)  # released with it
+            if student == LATE:
+                (folder / "timestamp.txt").write_text(LATE_TIMESTAMP)
         nbgrader(course, "autograde", name, "--force")
         nbgrader(course, "generate_feedback", name, "--force")
     nbgrader(course, "export", "--to", str(course / "grades.csv"))
@@ -107,6 +112,28 @@ def test_nbgrader_autograde_gives_our_points(course, name, student):
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_nbgrader_autograde_and_we_give_the_same_late_penalty(course, name):
+    """The course's late policy (its nbgrader_config.py), nbgrader's timestamp.txt and the
+    gradebook's due date give the same penalty through plain ``nbgrader autograde`` and through
+    ``autograder grade``."""
+    from nbgrader.api import Gradebook
+
+    from autograder.stages import late
+
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        theirs = {s: gb.find_submission_notebook(name, name, s).late_submission_penalty for s in STUDENTS}
+    schedule, policy = late.schedule_from_gradebook(url), late.Policy(late.course_root(course / "submitted"))
+    folder = course / "submitted" / LATE / name
+    when, note = late.read_timestamp(folder)
+    graded = late.apply(grade_one(LATE, folder / f"{name}.ipynb", name, limits=Limits(call_seconds=20)),
+                        when, schedule.due_for(name, LATE), policy)
+    assert not note and graded.seconds_late == 25 * 3600 + 60
+    assert graded.penalty == pytest.approx(theirs[LATE]) and graded.penalty == pytest.approx(0.2 * graded.raw_score)
+    assert theirs["correct"] is None and theirs["noisy"] is None  # no timestamp: never late (nbgrader's rule)
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_generated_feedback_hides_hidden_tests(course, name):
     for student in STUDENTS:
         page = (course / "feedback" / student / name / f"{name}.html").read_text(encoding="utf-8")
@@ -132,12 +159,19 @@ def test_our_scores_go_into_the_nbgrader_gradebook(tmp_path):
     shutil.copy(ROOT / "assignments" / "nbgrader_config.py", tmp_path)
     shutil.copytree(ROOT / "assignments" / "source" / name, tmp_path / "source" / name)
     nbgrader(tmp_path, "generate_assignment", name, "--force")
+    nbgrader(tmp_path, "db", "assignment", "add", name, f"--duedate={DUE}")
     for student in ("correct", "buggy"):
         (tmp_path / "submitted" / student / name).mkdir(parents=True)
         shutil.copy(EXAMPLES / student / name / f"{name}.ipynb", tmp_path / "submitted" / student / name)
+    (tmp_path / "submitted" / "correct" / name / "timestamp.txt").write_text(LATE_TIMESTAMP)
     assert main(["grade", str(tmp_path), "--assignment", name, "--out", str(tmp_path / "out"),
                  "--nbgrader-db", str(tmp_path / "gradebook.db")]) == 0
     nbgrader(tmp_path, "export", "--to", str(tmp_path / "grades.csv"))
-    exported = {r["student_id"]: float(r["raw_score"]) for r in csv.DictReader((tmp_path / "grades.csv").open())}
-    ours_ = {r["student"]: float(r["score"]) for r in csv.DictReader((tmp_path / "out" / "grades.csv").open())}
-    assert exported == ours_ and exported["correct"] == checks.load(name).max_points
+    exported = {r["student_id"]: r for r in csv.DictReader((tmp_path / "grades.csv").open())}
+    ours_ = {r["student"]: r for r in csv.DictReader((tmp_path / "out" / "grades.csv").open())}
+    assert {s: float(r["raw_score"]) for s, r in exported.items()} == {s: float(r["raw_score"]) for s, r in ours_.items()}
+    assert float(exported["correct"]["raw_score"]) == checks.load(name).max_points
+    # the late penalty (the course's policy, the gradebook's due date) reaches nbgrader's export
+    assert float(exported["correct"]["late_submission_penalty"]) == float(ours_["correct"]["late_penalty"]) \
+        == pytest.approx(0.2 * checks.load(name).max_points)
+    assert float(exported["correct"]["score"]) == pytest.approx(float(ours_["correct"]["score"]))
