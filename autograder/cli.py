@@ -194,10 +194,15 @@ def _grade_locked(args, submitted, out, roster, schedule, policy, limits) -> int
         url = db_url(args.nbgrader_db)
         try:
             print(f"nbgrader gradebook: {write_scores(url, graded)} submission(s) written to {args.nbgrader_db}")
+            from autograder.results import NO_SUBMISSION
             from autograder.stages.nbgrader_files import course_of, write_nbgrader_files
 
             if (course := course_of(submitted)) is not None:  # autograded/ and feedback/ for formgrader and nbgrader
-                print("".join(f"nbgrader: {line}\n" for line in write_nbgrader_files(course, url, graded, out)), end="")
+                # the submissions graded now, and reused ones that never got their files (an earlier run
+                # without --nbgrader-db): rewriting the others would undo formgrader's flags and pages
+                fresh = [g for g in graded if (g.student, g.assignment) in graded.fresh
+                         or g.error != NO_SUBMISSION and not (course / "autograded" / g.student / g.assignment).is_dir()]
+                print("".join(f"nbgrader: {line}\n" for line in write_nbgrader_files(course, url, fresh, out)), end="")
         except GradebookError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

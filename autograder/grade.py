@@ -151,18 +151,24 @@ class ClassGrades(list):
     this run did: ``regraded`` (reason → how many: new, notebook changed, grader changed,
     options changed, forced, --student), ``reused`` (results kept as they were), ``stale``
     (results that differ from today's inputs but were kept because ``--student`` named others)
-    and ``not_on_roster`` (students graded who are not on the roster)."""
+    ``not_on_roster`` (students graded who are not on the roster), ``absent`` (roster students
+    with no submission) and ``fresh`` (the submissions graded in this run)."""
 
-    def __init__(self, graded=(), *, regraded=None, reused: int = 0, stale: int = 0, not_on_roster=()):
+    def __init__(self, graded=(), *, regraded=None, reused: int = 0, stale: int = 0, not_on_roster=(), absent: int = 0,
+                 fresh=()):
         super().__init__(graded)
         self.regraded: dict[str, int] = dict(regraded or {})
         self.reused, self.stale, self.not_on_roster = reused, stale, sorted(not_on_roster)
+        self.absent = absent  # roster students with no submission (a row of 0 each; not counted as graded)
+        self.fresh: set[tuple[str, str]] = set(fresh)  # (student, assignment) graded in this run
 
     def summary(self) -> str:
         """One line: how many results were graded (and why) and how many reused."""
         why = ", ".join(f"{n} {reason}" for reason, n in sorted(self.regraded.items()))
         total = sum(self.regraded.values())
         line = f"graded {total} submission(s)" + (f" ({why})" if why else "") + f", reused {self.reused} result(s)"
+        if self.absent:
+            line += f", {self.absent} on the roster with no submission"
         if self.stale:
             line += f"; {self.stale} result(s) are stale but kept (--student named others): run without --student to regrade them"
         return line
@@ -209,6 +215,7 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
     roster_ids = [s.id for s in roster] if roster is not None else None
 
     keys, subs, todo, refused, regraded, reused, stale, outsiders = [], {}, [], [], {}, 0, 0, set()
+    nothing, absent, fresh = [], 0, set()
     for assignment in assignments:
         found = scan(submitted, assignment)
         refused += [(assignment, name, reason) for name, reason in found.refused]
@@ -232,7 +239,11 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
         if students and key[0] not in students:
             stale += bool(reason)
             reason = ""
-        if reason:
+        if sub.refused == NO_SUBMISSION:  # nothing to grade: a row of 0 (written when it is not there yet)
+            absent += 1
+            if reason:
+                nothing.append(key)
+        elif reason:
             regraded[reason] = regraded.get(reason, 0) + 1
             todo.append((sub.student, sub.notebook, key[1], sub.refused, sub.notes))
         else:
@@ -259,6 +270,8 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
         try:
             graded = lateness(graded)
             write_results(out, graded, report.write_feedback)
+            if count:
+                fresh.add((graded.student, graded.assignment))
         except Exception as e:  # noqa: BLE001
             reason = f"grading failed: its results could not be written ({type(e).__name__}: {e})"
             try:
@@ -269,6 +282,8 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
         if count:
             bar.update()
 
+    for student, assignment in nothing:
+        store(failed(student, assignment, NO_SUBMISSION, dataset=dataset, device=device), count=False)
     try:
         if jobs <= 1:
             for student, notebook, assignment, why, notes in todo:
@@ -301,7 +316,8 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
     except Exception:  # noqa: BLE001 - a report section is never worth the class's grades
         similarity = None
     report.write_class_report(out, everything, refused=refused, similarity=similarity)
-    return ClassGrades(everything, regraded=regraded, reused=reused, stale=stale, not_on_roster=outsiders)
+    return ClassGrades(everything, regraded=regraded, reused=reused, stale=stale, not_on_roster=outsiders,
+                       absent=absent, fresh=fresh)
 
 
 def die_with_parent() -> None:

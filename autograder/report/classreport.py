@@ -20,7 +20,7 @@ from autograder.report.feedback import FEEDBACK_FILE, is_threshold
 from autograder.report.figures import Png, histogram_png
 from autograder.report.render import render
 from autograder.report.text import num, pct, to_float
-from autograder.results import DEFERRED, ERROR, FAILED, NOT_IMPLEMENTED, PASSED, CheckResult, Graded
+from autograder.results import DEFERRED, ERROR, FAILED, NO_SUBMISSION, NOT_IMPLEMENTED, PASSED, CheckResult, Graded
 from autograder.stages.similarity import MIN_TOKENS, THRESHOLD, Pair
 from autograder.stages.store import atomic_write
 
@@ -108,9 +108,13 @@ class AssignmentReport:
     # pairs of students with similar code (autograder.stages.similarity), most similar first:
     # for the instructor to read, never a penalty
     similar: list[Pair] = ()
+    absent: list[str] = ()  # roster students with no submission (rows, but not in the statistics)
 
 
 def assignment_report(name: str, graded: list[Graded], refused: Iterable[tuple[str, str]] = ()) -> AssignmentReport:
+    # roster students who submitted nothing: a row each, but no part of the statistics
+    absent = sorted(g.student for g in graded if g.error == NO_SUBMISSION)
+    everyone, graded = graded, [g for g in graded if g.error != NO_SUBMISSION]
     scores = [g.score for g in graded]
     max_score = max((g.max_score for g in graded), default=0.0)
     seconds = [g.seconds for g in graded]
@@ -123,11 +127,11 @@ def assignment_report(name: str, graded: list[Graded], refused: Iterable[tuple[s
                      "median": pct(statistics.median(accuracies)) if accuracies else "—",
                      "threshold": pct(runs[0].details.get("threshold"))}
     rows = []
-    for g in sorted(graded, key=lambda g: g.student):
+    for g in sorted(everyone, key=lambda g: g.student):
         status = Counter(r.status for r in g.results)
         rows.append({"student": g.student, "score": num(g.score), "max": num(g.max_score),
                      "failed": status[FAILED], "todo": status[NOT_IMPLEMENTED], "deferred": status[DEFERRED],
-                     "seconds": f"{g.seconds:.1f}", "error": g.error,
+                     "seconds": f"{g.seconds:.1f}", "error": g.error, "absent": g.error == NO_SUBMISSION,
                      "late": lateness(g.seconds_late), "penalty": num(g.penalty) if g.late else "",
                      "href": f"{quote(g.student, safe='')}/{quote(g.assignment, safe='')}/{FEEDBACK_FILE}"})
     return AssignmentReport(
@@ -139,7 +143,7 @@ def assignment_report(name: str, graded: list[Graded], refused: Iterable[tuple[s
         noted=[(g.student, g.notes) for g in sorted(graded, key=lambda g: g.student) if g.notes and not g.error],
         runtime_median=statistics.median(seconds) if seconds else 0.0, runtime_max=max(seconds, default=0.0),
         runtime_total=sum(seconds), slowest=[(g.student, g.seconds) for g in slowest], threshold=threshold, rows=rows,
-        refused=sorted(refused))
+        refused=sorted(refused), absent=absent)
 
 
 def lateness(seconds: float) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from autograder.report.figures import Png, confusion_png, learning_curve_png, top_confusions
 from autograder.report.render import render
 from autograder.report.text import clean_output, compact, num, pct, to_float
-from autograder.results import DEFERRED, ERROR, FAILED, NOT_IMPLEMENTED, PASSED, CheckResult, Graded
+from autograder.results import DEFERRED, ERROR, FAILED, NO_SUBMISSION, NOT_IMPLEMENTED, PASSED, CheckResult, Graded
 from autograder.stages.store import atomic_write
 
 FEEDBACK_FILE = "feedback.html"
@@ -95,6 +95,8 @@ def feedback_html(graded: Graded) -> str:
     order = [PASSED, FAILED, NOT_IMPLEMENTED, DEFERRED, ERROR]
     chips = [(s, f"{counts[s]} {(STATUS_FR_PLURAL if counts[s] > 1 else STATUS_FR).get(s, s)}")
              for s in [*order, *sorted(set(counts) - set(order))] if counts[s]]
+    if graded.error == NO_SUBMISSION:
+        chips = []  # nothing ran: no "8 failed" on the page of a student who submitted nothing
     thresholds = {r.check_id: _threshold_view(r.details) for r in graded.results if is_threshold(r)}
     output, cut = clean_output(graded.output)
     output = output.strip("\n")
@@ -106,6 +108,7 @@ def feedback_html(graded: Graded) -> str:
         labels=STATUS_FR, classes=STATUS_CLASS, deferred=counts[DEFERRED], groups=_groups(graded.results),
         thresholds=thresholds, output=output, cut=cut, lines=output.count("\n") + 1,
         late=late_fr(graded), raw_score=num(graded.raw_score), penalty=num(graded.penalty),
+        absent=graded.error == NO_SUBMISSION,
     )
 
 

@@ -36,11 +36,20 @@ def write_scores(db_url: str, graded: list[Graded]) -> int:
     """Write every submission's cell scores into the gradebook at ``db_url``; returns how many
     submissions were written. Raises :class:`GradebookError` when an assignment or a cell is
     unknown there."""
+    import warnings
+
     from nbgrader.api import Gradebook, MissingEntry
 
+    from autograder.results import NO_SUBMISSION
+
     written = 0
-    with Gradebook(db_url) as gb:
+    with Gradebook(db_url) as gb, warnings.catch_warnings():
+        # nbgrader's own add_submission makes SQLAlchemy warn ("Object of type <SubmittedAssignment>
+        # not in session"), harmlessly, three times a submission
+        warnings.filterwarnings("ignore", message=r"Object of type <Submitted")
         for g in graded:
+            if g.error == NO_SUBMISSION:  # on the roster, nothing submitted: no submission row (as nbgrader)
+                continue
             try:
                 assignment = gb.find_assignment(g.assignment)
             except MissingEntry:

@@ -123,6 +123,10 @@ def _write(path: Path, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
+# what tells our feedback page from nbgrader's generated one
+OUR_PAGE = b"<h1>Retour de correction</h1>"
+
+
 def write_nbgrader_files(course: Path, db_url: str, graded: list[Graded], out: Path) -> list[str]:
     """Write the gradebook submissions, autograded notebooks and feedback folders (see the
     module's doc) of ``graded`` into the nbgrader course ``course``; returns one line for each
@@ -131,7 +135,6 @@ def write_nbgrader_files(course: Path, db_url: str, graded: list[Graded], out: P
     from nbgrader import utils
     from nbgrader.api import Gradebook
     from nbgrader.preprocessors import (
-        AssignLatePenalties,
         CheckCellMetadata,
         ClearOutput,
         DeduplicateIds,
@@ -145,7 +148,10 @@ def write_nbgrader_files(course: Path, db_url: str, graded: list[Graded], out: P
     course, out = Path(course), Path(out)
     config = course_config(course)
     chain = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata, _insert_scores_class(),
-             IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+             IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, CheckCellMetadata]
+    # not AssignLatePenalties: nbgrader's would take the penalty off the notebook's score with the
+    # written answers' manual points in it once formgrader has them; the penalty is ours, computed
+    # on the automatic points as at autograde time, and written by gradebook.write_scores
     problems = []
     for g in graded:
         folder = course / "submitted" / g.student / g.assignment
@@ -189,6 +195,11 @@ def write_nbgrader_files(course: Path, db_url: str, graded: list[Graded], out: P
                             f"(the submission has no timestamp.txt or submission_secret.txt: not collected by nbgrader)")
         elif page.is_file():
             feedback = course / "feedback" / g.student / g.assignment
+            previous = _small(feedback / f"{notebook}.html")
+            if previous is not None and OUR_PAGE not in previous:
+                problems.append(f"{g.student}/{g.assignment}: regraded, so its feedback page from `nbgrader "
+                                f"generate_feedback` was replaced by the new grading's; after formgrader, run "
+                                f"`nbgrader generate_feedback {g.assignment} --force` again")
             _write(feedback / f"{notebook}.html", page.read_bytes())
             for name, data in copied.items():
                 _write(feedback / name, data)

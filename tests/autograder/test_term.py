@@ -136,8 +136,12 @@ def test_roster_gives_every_student_a_row_and_only_this_class(course):
     assert run.not_on_roster == ["bob"]
     by = {g.student: g for g in run}
     assert by["carl"].error == "no submission" and "not on the roster" in by["bob"].notes
+    assert run.regraded == {} and run.absent == 1 and "1 on the roster with no submission" in run.summary()
     report = (course / "out" / "report.html").read_text()
     assert "old_student" not in report and "carl" in report and "no submission" in report
+    assert "Over the 2 submission(s) that could be graded" in report  # carl is a row, not a statistic
+    page = (course / "out" / "carl" / A / "feedback.html").read_text()
+    assert "Aucun rendu reçu" in page and "échoué" not in page and "no submission" not in page
     # carl submits later: graded, as new work
     write_class(course, {"carl": BUGGY}, A)
     assert grade(course, roster=roster).regraded == {"notebook changed": 1}
