@@ -9,7 +9,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import torch
 
 from autograder import checks
 from autograder.stages.threshold import DEFAULT_DATASET
