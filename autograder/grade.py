@@ -118,18 +118,18 @@ def _grade_one(student: str, notebook: Path | None, assignment_name: str, *, pro
     if extracted.stubs and set(assignment.functions) <= set(extracted.stubs) | set(extracted.missing):
         # an untouched template: every graded function can only raise NotImplementedError, so
         # the checks run against stubs that do just that, and no worker is started
-        stopped = run_checks(Unfilled(extracted.code, extracted.defined))
+        stopped = run_checks(Unfilled(extracted.code, extracted.defined, extracted.source_map))
         graded.seconds = time.perf_counter() - start
         return stopped or graded
     try:
-        sandbox = sandboxes.Sandbox(extracted.code, unsafe=unsafe,
+        sandbox = sandboxes.Sandbox(extracted.code, unsafe=unsafe, source_map=extracted.source_map,
                                     limits=sandboxes.training_limits(limits or sandboxes.Limits(), assignment.threshold, device))
     except Exception as e:  # noqa: BLE001 - the grader's fault, not the student's: say so
         return all_failed(f"the sandbox could not start ({type(e).__name__}: {e}); ask your instructor")
     with sandbox:
         if sandbox.load_error:
             err = sandbox.load_error
-            line = f" (line {err['line']} of the extracted code)" if err.get("line") else ""
+            line = f" at {sandbox.where(err['line'])}" if err.get("line") is not None else ""
             graded.output = bytes(sandbox.stdout).decode(errors="replace")
             return all_failed(f"your notebook's code raised {err.get('exc_type')}: {err.get('message')}{line} "
                               f"when loaded, so no function could be called")

@@ -29,12 +29,29 @@ class Call:
 
 
 class StudentRaised(Exception):
-    """The student's function raised; ``not_implemented`` when it is still the stub."""
+    """The student's function raised; ``not_implemented`` when it is still the stub. ``where``:
+    the student's cell and line where it raised (:mod:`autograder.stages.sourcemap`), "" when
+    not known; :attr:`at` is it as the tail of a message."""
 
-    def __init__(self, function: str, exc_type: str, message: str):
-        self.function, self.exc_type, self.text = function, exc_type, message
+    def __init__(self, function: str, exc_type: str, message: str, where: str = ""):
+        self.function, self.exc_type, self.text, self.where = function, exc_type, message, where
         self.not_implemented = exc_type == "NotImplementedError"
-        super().__init__(f"{function} raised {exc_type}: {message}")
+        super().__init__(f"{function} raised {exc_type}: {message}{self.at}")
+
+    @property
+    def at(self) -> str:
+        return f" — at {self.where}" if self.where else ""
+
+
+def describe_violation(submission: object, name: str, violation) -> str:
+    """A forbidden API found in the source of ``name`` (:class:`tpcheck.forbidden.Violation`,
+    its line counted in that source) at the student's cell and line when the submission has a
+    source map (:mod:`autograder.stages.sourcemap`), else as the scan describes it."""
+    source_map = getattr(submission, "source_map", None)
+    code = submission.source(None) if source_map is not None else None  # type: ignore[attr-defined]
+    if source_map is None or code is None:
+        return violation.describe()
+    return f"{source_map.in_function(code, name, violation.line)}  (uses {violation.what})"
 
 
 class Submission(Protocol):
@@ -147,8 +164,8 @@ class Unfilled:
     all the template's stubs (:attr:`~autograder.stages.extract.Extracted.stubs`): every call raises
     NotImplementedError, as the stub itself would, without running anything."""
 
-    def __init__(self, code: str, defined: list[str]):
-        self.code, self.defined = code, set(defined)
+    def __init__(self, code: str, defined: list[str], source_map=None):
+        self.code, self.defined, self.source_map = code, set(defined), source_map
 
     def has(self, name: str) -> bool:
         return name in self.defined

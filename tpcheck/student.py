@@ -74,7 +74,8 @@ class Report:
         for line in self.lines:
             out.append(f"{'✓' if line.ok else '✗'} {self.function}: {line.what}" + (f" — {line.detail}" if line.detail else ""))
             if line.example is not None:
-                out.append(f"    input: {line.example}")
+                out.append("    input:")
+                out += [f"      {row}" for row in str(line.example).splitlines()]
         out += [f"· {note}" for note in self.notes]
         if self.lines:
             out.append(f"{self.function}: {'passed' if self.passed else 'FAILED'}")
@@ -182,7 +183,7 @@ def _bank_case(fn, namespace, case, i, n) -> Line:
     kwargs = {k: realize(v, namespace.get) for k, v in case.get("kwargs", {}).items()}
     after = case.get("after", {})  # {position: what that argument holds after the call} (a training step)
     before = [None if j in after else realize(a, namespace.get) for j, a in enumerate(args)]
-    shown = _brief(case["args"], kwargs)
+    shown = _brief(case["args"], kwargs, _names(fn), namespace.get)
     try:
         got = fn(*args, **kwargs)
     except NotImplementedError:
@@ -220,25 +221,85 @@ def _compare_number(got, expected: float) -> None:
         raise Mismatch(f"the result differs from the expected value: expected {expected:.6g}, got {got:.6g}")
 
 
-def _brief(args, kwargs=None) -> str:
-    def one(a):
-        if isinstance(a, torch.Tensor):
-            return f"tensor{tuple(a.shape)}" if a.numel() > 12 else str([round(v, 4) for v in a.flatten().tolist()])
-        if isinstance(a, Trainable):
-            return one(a.value)
-        if isinstance(a, Optimizer):
-            return f"torch.optim.{OPTIMIZERS[a.name].__name__}(lr={a.lr:g})"
-        if isinstance(a, dict) and len(a) > 4:  # a deep network's parameters: their shapes
-            return "{" + ", ".join(f"{k}: {shape(v)}" for k, v in a.items()) + "}"
-        if isinstance(a, dict):
-            return "{" + ", ".join(f"{k}: {one(v)}" for k, v in a.items()) + "}"
-        return repr(a) if not hasattr(a, "fields") else f"{a.type_name}(…)"
+def _brief(args, kwargs=None, names: list[str] | None = None, lookup=None) -> str:
+    """The arguments of a fixed example, one line each: name, then the value as readable as the
+    feedback page's tables: a small tensor as its shape, dtype and an aligned grid of rounded
+    values; a big one as shape, dtype, min/max and its first values; a dict of tensors, one
+    line per key."""
+    names = list(names or [])
+    rows = []
+    for i, a in enumerate(args):
+        rows += _argument(names[i] if i < len(names) else f"argument {i + 1}", a, "", lookup)
+    for k, v in (kwargs or {}).items():
+        rows += _argument(k, v, "", lookup)
+    return "\n".join(rows)
 
-    def shape(a):
-        a = a.value if isinstance(a, Trainable) else a
-        return f"tensor{tuple(a.shape)}" if isinstance(a, torch.Tensor) else one(a)
 
-    return ", ".join([one(a) for a in args] + [f"{k}={one(v)}" for k, v in (kwargs or {}).items()])
+GRID_MAX = 36  # tensors of at most this many elements, 2 dimensions and GRID_COLUMNS columns are shown whole
+GRID_COLUMNS = 12
+FIRST = 6  # values shown of a bigger tensor
+
+
+def _num(v: float) -> str:
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return str(v)
+    if v != v or v in (float("inf"), float("-inf")):
+        return str(v)
+    if v == 0:
+        return "0"  # -0.0 too
+    return f"{v:.4g}" if v == 0 or 1e-3 <= abs(v) < 1e5 else f"{v:.3e}"
+
+
+def _argument(name: str, a, indent: str = "", lookup=None) -> list[str]:
+    if isinstance(a, Trainable):
+        a = a.value
+    if isinstance(a, torch.Tensor):
+        return _tensor(name, a, indent)
+    if isinstance(a, Optimizer):
+        return [f"{indent}{name} = torch.optim.{OPTIMIZERS[a.name].__name__}(lr={a.lr:g})"]
+    if isinstance(a, dict):
+        rows = [f"{indent}{name} = {{{', '.join(map(str, a))}}}" if not a else f"{indent}{name}:"]
+        for k, v in a.items():
+            rows += _argument(str(k), v, indent + "  ", lookup)
+        return rows
+    if hasattr(a, "fields") and hasattr(a, "type_name"):  # a Struct: the NamedTuple's field names when defined
+        factory = lookup(a.type_name) if lookup else None
+        fields = list(getattr(factory, "_fields", ()))
+        return [f"{indent}{name}: {a.type_name}"] + [
+            r for i, f in enumerate(a.fields)
+            for r in _argument(fields[i] if i < len(fields) else f"[{i}]", f, indent + "  ", lookup)]
+    return [f"{indent}{name} = {_num(a) if isinstance(a, (int, float)) else repr(a)}"]
+
+
+def _tensor(name: str, a: torch.Tensor, indent: str) -> list[str]:
+    a = a.detach().cpu()
+    dtype = str(a.dtype).replace("torch.", "")
+    head = f"{indent}{name}: shape ({', '.join(map(str, a.shape))}{',' if a.dim() == 1 else ''}) {dtype}"
+    values = a.flatten().tolist()
+    if a.dim() == 0:
+        return [f"{indent}{name}: {dtype} scalar = {_num(values[0])}"]
+    if not values:
+        return [head + ", empty"]
+    if a.numel() <= GRID_MAX and a.dim() <= 2 and a.shape[-1] <= GRID_COLUMNS:
+        grid = a.reshape(1, -1) if a.dim() == 1 else a
+        cells = [[_num(v) for v in row] for row in grid.tolist()]
+        width = max(len(c) for row in cells for c in row)
+        return [head] + [f"{indent}    " + " ".join(c.rjust(width) for c in row) for row in cells]
+    finite = [v for v in values if isinstance(v, bool) or v == v]
+    low, high = (min(finite), max(finite)) if finite else (math.nan, math.nan)
+    first = ", ".join(_num(v) for v in values[:FIRST])
+    return [f"{head}, min {_num(low)}, max {_num(high)}, first values [{first}, …]"]
+
+
+def _names(fn) -> list[str]:
+    """The names of ``fn``'s positional parameters, as the student wrote them."""
+    try:
+        return [p.name for p in inspect.signature(fn).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return []
 
 
 # check("train"): whether the functions the graded training run uses (the part's TRAINING_USES)

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from tpcheck.optim import Scheduler, learning_rate, make_optimizer
+from tpcheck.training import DEEP_SCHEDULE
 
 Namespace = dict[str, Any]
 
@@ -133,7 +134,8 @@ class Trainer:
     def __init__(self, params: dict, budget: dict):
         self.params = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
         self.optimizer = make_optimizer(self.params, budget["optimizer"], float(budget["lr"]))
-        self.scheduler = Scheduler(self.optimizer, int(budget["total_steps"]), "onecycle")
+        self.scheduler = Scheduler(self.optimizer, int(budget["total_steps"]),
+                                   str(budget.get("schedule", DEEP_SCHEDULE)))
 
     def step(self, train_step: Callable, x: torch.Tensor, labels: torch.Tensor, **kwargs: Any) -> Any:
         loss = train_step(self.params, self.optimizer, x, labels, **kwargs)

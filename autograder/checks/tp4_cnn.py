@@ -47,7 +47,7 @@ def _probe(ctx: Context, probe: str, data: dict[str, Any], function: str) -> dic
     try:
         out = ctx.submission.probe(probe, data, PROBE_SECONDS)
     except StudentRaised as e:
-        raise StudentRaised(function, e.exc_type, e.text) from None
+        raise StudentRaised(function, e.exc_type, e.text, e.where) from None
     if not isinstance(out, dict):
         raise Mismatch(f"{function}: the probe answered {type(out).__name__}, not a dict")
     return out

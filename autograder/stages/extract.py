@@ -5,7 +5,9 @@ What is kept, in notebook order, is what a grader needs to call the student's fu
 nothing that trains or plots: imports, function and class definitions (the last definition of a
 name wins, as when the cells run top to bottom), and top-level assignments that call nothing
 (constants, aliases, dicts of functions). Cells that do not parse are skipped and named;
-IPython magics and shell escapes are dropped.
+IPython magics and shell escapes are dropped. The code comes with its source map
+(:mod:`autograder.stages.sourcemap`): each of its lines → the student's cell, line and text, so
+that a load error, a crash or a forbidden API is shown where the student wrote it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.stages import sourcemap
 from autograder.stages.integrity import MAX_FLAGS, Flag, scan
 
 
@@ -37,6 +40,9 @@ class Extracted:
     stubs: list[str] = field(default_factory=list)
     # code that reaches past the assignment's API (autograder.stages.integrity): never a penalty
     flags: list[Flag] = field(default_factory=list)
+    # each line of ``code`` → the student's cell and line (autograder.stages.sourcemap): the
+    # grader's own, never sent to the sandbox
+    source_map: sourcemap.SourceMap = field(default_factory=lambda: sourcemap.SourceMap([]))
 
 
 MAX_NOTEBOOK_BYTES = 20 << 20  # as autograder.stages.find: checked before anything is read
@@ -120,6 +126,7 @@ def extract(nb: nbformat.NotebookNode, functions: tuple[str, ...] = (), *,
     imports: list[ast.stmt] = []
     skipped: list[str] = []
     flags: dict[int, list[Flag]] = {}  # id(node) -> its flags, kept for the nodes that are kept
+    cells: dict[int, sourcemap.CellSource] = {}  # id(node) -> its cell, for the source map
     for number, cell in enumerate(nb.cells, start=1):
         if cell.get("cell_type") != "code":
             continue
@@ -139,8 +146,10 @@ def extract(nb: nbformat.NotebookNode, functions: tuple[str, ...] = (), *,
                            f"split its expressions")
             continue
         lines = source.splitlines()
+        written = sourcemap.CellSource(number, _grade_id(cell), tuple(str(cell.get("source", "")).splitlines()))
         for node in tree.body:
             flags[id(node)] = scan(node, number, str(cell.get("id") or ""), lines)
+            cells[id(node)] = written
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 imports.append(node)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -152,7 +161,9 @@ def extract(nb: nbformat.NotebookNode, functions: tuple[str, ...] = (), *,
                     _keep(kept, order, names[0], node)
     body = [ast.ImportFrom(module="__future__", names=[ast.alias("annotations")], level=0)]
     body += [_tolerant(i) for i in _unique(imports)] + [kept[name] for name in order]
+    originals = [None] + [(n, cells[id(n)]) for n in [*_unique(imports), *(kept[name] for name in order)]]
     module = ast.fix_missing_locations(ast.Module(body=body, type_ignores=[]))
+    code = ast.unparse(module)
     defined = [n for n in order if isinstance(kept[n], (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
     missing = [f for f in functions if f not in defined]
     if functions and len(missing) == len(functions) and other_assignments:
@@ -166,7 +177,7 @@ def extract(nb: nbformat.NotebookNode, functions: tuple[str, ...] = (), *,
     stubs = [f for f in functions if f in defined and not rebinds_it and _is_stub(kept[f])]
     flagged = [f for node in [*_unique(imports), *(kept[name] for name in order)] for f in flags.get(id(node), ())]
     flagged = sorted(flagged, key=lambda f: (f.cell, f.line))[:MAX_FLAGS]
-    return Extracted(ast.unparse(module), defined, skipped, missing, stubs, flagged)
+    return Extracted(code, defined, skipped, missing, stubs, flagged, sourcemap.build(code, body, originals))
 
 
 def _depth(tree: ast.AST) -> int:
@@ -214,6 +225,12 @@ def _strip_magics(source: str) -> str:
         stripped = line.lstrip()
         lines.append("" if stripped.startswith(("%", "!")) else line)
     return "\n".join(lines)
+
+
+def _grade_id(cell) -> str:
+    nbgrader = (cell.get("metadata") or {}).get("nbgrader") or {}
+    grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
+    return grade_id[:100] if isinstance(grade_id, str) else ""
 
 
 def _id(cell) -> str:

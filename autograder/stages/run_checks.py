@@ -18,7 +18,7 @@ from hypothesis.errors import Flaky
 from autograder.checks import profiles
 from autograder.checks.spec import WHOLE_SUBMISSION, Assignment, Check, Context
 from autograder.results import ERROR, FAILED, NOT_IMPLEMENTED, PASSED, CheckResult
-from autograder.submission import InProcess, StudentRaised, Submission
+from autograder.submission import InProcess, StudentRaised, Submission, describe_violation
 from tpcheck.boundary import OPTIMIZERS, Optimizer, Struct, Trainable
 from tpcheck.compare import Mismatch
 from tpcheck.forbidden import scan_source
@@ -48,8 +48,8 @@ def run_check(check: Check, submission: Submission, assignment: Assignment,
                 violations = []
             if violations:
                 return result(FAILED, f"{name} uses an API this part does not allow "
-                                      f"({assignment.policy.reason}): {violations[0].describe()}",
-                              violations=[v.describe() for v in violations])
+                                      f"({assignment.policy.reason}): {describe_violation(submission, name, violations[0])}",
+                              violations=[describe_violation(submission, name, v) for v in violations])
 
     prop = check.prop
     if check.strategy is None:
@@ -119,7 +119,7 @@ def run_assignment(assignment: Assignment, submission: Submission, profile: str 
 def _raised(result, e: StudentRaised, example) -> CheckResult:
     if e.not_implemented:
         return result(NOT_IMPLEMENTED, f"{e.function} is not implemented yet")
-    return result(FAILED, f"{e.function} raised {e.exc_type}: {e.text}", example,
+    return result(FAILED, f"{e.function} raised {e.exc_type}: {e.text}{e.at}", example,
                   exception=e.exc_type)
 
 

@@ -147,12 +147,15 @@ def bwrap_available() -> bool:
 class Sandbox:
     """A :class:`~autograder.submission.Submission` over a sandboxed worker."""
 
-    def __init__(self, source: str, *, limits: Limits = Limits(), unsafe: bool = False):
+    def __init__(self, source: str, *, limits: Limits = Limits(), unsafe: bool = False, source_map=None):
         if not unsafe and shutil.which("bwrap") is None:
             raise SandboxUnavailable(
                 "bubblewrap (bwrap) is not installed: install it (apt-get install bubblewrap; "
                 "scripts/setup.sh does when run as root) or pass --unsafe-no-sandbox explicitly")
         self.code = source
+        # the student's cells and lines behind ``source`` (autograder.stages.sourcemap), made by
+        # the grader: the worker only reports lines of ``source``, bounds-checked there
+        self.source_map = source_map
         self.limits = limits
         self.unsafe = unsafe
         self.load_error: dict[str, Any] | None = None
@@ -252,12 +255,20 @@ class Sandbox:
             if not own_budget:
                 self._spent += time.monotonic() - start
         if not answer.get("ok"):
-            raise StudentRaised(name, str(answer.get("exc_type", "Exception")), str(answer.get("message", "")))
+            raise StudentRaised(name, str(answer.get("exc_type", "Exception")), str(answer.get("message", "")),
+                                self.where(answer.get("line")))
         data = answer.get("data")
         data = dict(data) if isinstance(data, dict) else {}
         if answer.get("forbidden"):
             data["forbidden"] = answer["forbidden"]
         return data
+
+    def where(self, line: object) -> str:
+        """The student's cell and line behind a line the worker reported; "" when it reported
+        none (or there is no map), "line unknown" when it is not a line of the code."""
+        if line is None or self.source_map is None:
+            return ""
+        return self.source_map.where(line)
 
     def close(self) -> None:
         try:

@@ -101,7 +101,7 @@ def run_threshold(assignment_name: str, threshold: Threshold, submission: Any, r
     try:
         output = submission.train(threshold.recipe, payload, budget, threshold.seconds)
     except StudentRaised as e:
-        return result(FAILED, f"the training run stopped: {e.exc_type}: {e.text}", dataset=dataset,
+        return result(FAILED, f"the training run stopped: {e.exc_type}: {e.text}{e.at}", dataset=dataset,
                       threshold=minimum, budget=_shown(budget))
     seconds = time.perf_counter() - start
     try:
