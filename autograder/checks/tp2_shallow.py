@@ -101,7 +101,8 @@ def finite_differences(ctx: Context, ex) -> None:
 
 
 # blame (autograder.checks.spec): these judge through ctx.reference / ctx.needed
-step_lowers_loss.relative = sigmoid_in_range.relative = finite_differences.relative = True  # type: ignore[attr-defined]
+step_lowers_loss.relative = sigmoid_in_range.relative = True  # type: ignore[attr-defined]
+finite_differences.relative = "needs"  # type: ignore[attr-defined]  # true forward and loss; backward's callees are its own
 
 
 BACKWARD = ("params", "cache", "t")

@@ -15,7 +15,9 @@ not run on G's output), F's check is :data:`~autograder.results.NOT_JUDGED` with
 names G and the line of F that calls it; it keeps its points unless the assignment's
 ``blame_once`` is False. If it fails again, the failure is F's own and stays. A property marked
 ``relative = False`` (mutation of the arguments, a step through autograd: nothing to rebuild)
-is not judged at once while a G it uses is wrong.
+is not judged at once while a G it uses is wrong; one marked ``relative = "needs"`` (finite
+differences: it takes the true values of what it needs, but judges F's output directly) is
+re-run only when no wrong function is called by F itself.
 
 The messages live in :data:`MESSAGES` (one place, for a later catalog).
 """
@@ -33,6 +35,8 @@ from autograder.results import ERROR, FAILED, NOT_JUDGED, PASSED, CheckResult
 from autograder.submission import Call, Submission
 from tpcheck.boundary import realize
 from tpcheck.forbidden import ANYTHING, Policy, scan_source
+
+ALL: Any = frozenset({"*"})  # Relative.excused: every forbidden call
 
 MESSAGES = {
     "not_judged": "not judged: {function} uses {wrong}, which {verb} wrong ({checks}); fix {wrong} first{where}",
@@ -96,7 +100,8 @@ class Relative:
 
     def __init__(self, inner: Submission, wrong: set[str], policy: Policy = ANYTHING,
                  excused: set[str] | None = None):
-        self.inner, self.wrong, self.policy, self.excused = inner, frozenset(wrong), policy, set(excused or ())
+        self.inner, self.wrong, self.policy = inner, frozenset(wrong), policy
+        self.excused = excused if excused is ALL else set(excused or ())
         self._rebuilt: dict[int, Callable[..., Any]] = {}
 
     def has(self, name: str) -> bool:
@@ -107,6 +112,8 @@ class Relative:
         return None if name in self.wrong else self.inner.source(name)
 
     def _excuse(self, call: Call) -> Call:
+        if self.excused is ALL:
+            return dataclasses.replace(call, forbidden_calls=[])
         return dataclasses.replace(call, forbidden_calls=[c for c in call.forbidden_calls if c not in self.excused])
 
     def invoke(self, name, args, policy=ANYTHING, kwargs=None) -> Call:
@@ -187,19 +194,28 @@ def apply(assignment: Assignment, submission: Submission, results: list[CheckRes
             uses = closure(deps, {*deps.get(f, {}), *check.needs}) - {f}
             culprits = sorted(g for g in uses if g in wrong)
             if culprits:
-                results[i] = _rejudge(assignment, submission, check, r, culprits, deps.get(f, {}), wrong, results, rerun)
+                # every function on the way to a wrong one is replaced too (a forward that calls a wrong sigmoid)
+                tainted = {g for g in uses if closure(deps, {g}) & set(culprits)}
+                inside = bool(closure(deps, set(deps.get(f, {}))) & set(culprits))  # called by F itself
+                results[i] = _rejudge(assignment, submission, check, r, culprits, tainted, inside, deps.get(f, {}),
+                                      wrong, results, rerun)
         own = [i for i in by_function.get(f, []) if results[i].status in (FAILED, ERROR)]
         if own:
             wrong[f] = own
     return results
 
 
-def _rejudge(assignment, submission, check, result, culprits, lines, wrong, results, rerun) -> CheckResult:
+def _rejudge(assignment, submission, check, result, culprits, tainted, inside, lines, wrong, results, rerun) -> CheckResult:
     excused = {name for g in culprits for i in wrong[g] for name in (results[i].details.get("forbidden") or ())}
-    for g in culprits:  # what the wrong functions' own source uses: their checks already failed for it
-        excused |= {v.what for v in _violations(submission.source(g), assignment.policy)}
-    if _relative(check):
-        again = rerun(check, Relative(submission, set(culprits), assignment.policy, excused))
+    found = [v.what for g in culprits for v in _violations(submission.source(g), assignment.policy)]
+    if excused or found:
+        # a wrong function that uses a forbidden API (its checks already failed for it) makes calls
+        # under other names (nn.Linear calls torch.nn.functional.linear): none is charged to F,
+        # whose own source the re-run still scans
+        excused = ALL
+    relative = _relative(check)
+    if relative is True or (relative == "needs" and not inside):
+        again = rerun(check, Relative(submission, tainted, assignment.policy, excused))
         own_fault = again.status != PASSED and again.status != ERROR and not any(
             again.message.startswith(f"{g} raised") for g in culprits)
         if own_fault:

@@ -514,3 +514,15 @@ def test_correct_variant_passes(label, name, overrides, assignments):
     """Does a correct but differently written solution get full marks?"""
     results = run_assignment(assignments[name], submission(name, overrides), "dev")
     assert [(r.check_id, r.message) for r in results if not r.passed] == []
+
+
+def test_the_training_gate_names_the_function_that_blocks_it(assignments):
+    """The gate follows the blame rule: a wrong forward blocks the run; update and predict, only
+    not judged because they call it, are not what the student must fix."""
+    from autograder.stages import threshold
+
+    spec = assignments["tp1_perceptron"]
+    sub = notebook("tp1_perceptron", {"forward": p1_missing_bias})
+    result = threshold.run_threshold("tp1_perceptron", spec.threshold, sub, run_assignment(spec, sub, "dev"))
+    assert result.status == FAILED and result.details["not_run"] == ["forward"]
+    assert "blocked by forward, which is wrong (tp1_perceptron.forward.matches_reference)" in result.message
