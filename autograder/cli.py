@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"assignments to validate (default: all: {', '.join(registry.NAMES)})")
     v.add_argument("--profile", default="grading", choices=["grading", "dev", "ci"],
                    help="Hypothesis settings profile (default: grading)")
+    v.add_argument("--no-training", dest="training", action="store_false",
+                   help="skip the reference's training runs against the accuracy goals (mnist-sample)")
     g = sub.add_parser("grade", help="grade a class: each submission in its own sandbox, into a gradebook")
     g.add_argument("submitted", help="nbgrader's submitted/ folder (submitted/<student>/<assignment>/*.ipynb) or a course root")
     g.add_argument("--assignment", action="append", choices=list(registry.NAMES),
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [a for a in args.assignments if a not in registry.NAMES]
         if unknown:
             build_parser().error(f"unknown assignment(s) {', '.join(unknown)}: choose from {', '.join(registry.NAMES)}")
-        return validate.main(assignments=args.assignments or None, profile=args.profile)
+        return validate.main(assignments=args.assignments or None, profile=args.profile, training=args.training)
     if args.command == "grade":
         return grade_main(args)
     if args.command == "release":

@@ -6,6 +6,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 PASSED, FAILED, NOT_IMPLEMENTED, ERROR, DEFERRED = "passed", "failed", "not implemented", "error", "deferred"
+# a check of F that failed only because F uses another graded function G that is wrong
+# (autograder.stages.blame): it keeps its points unless the assignment says otherwise
+NOT_JUDGED = "not judged"
 # the error of a roster student with no submission folder, and of a folder without a notebook
 NO_SUBMISSION, NO_NOTEBOOK = "no submission", "no notebook submitted"
 
@@ -22,7 +25,7 @@ class CheckResult:
     check_id: str  # "<assignment>.<function>.<check>", stable across releases
     title: str
     function: str
-    status: str  # one of PASSED, FAILED, NOT_IMPLEMENTED, ERROR, DEFERRED
+    status: str  # one of PASSED, FAILED, NOT_IMPLEMENTED, ERROR, DEFERRED, NOT_JUDGED
     points: float
     max_points: float
     hidden: bool

@@ -97,8 +97,9 @@ def perceptron(ns: Namespace, data: dict, budget: dict) -> dict:
 
 def shallow(ns: Namespace, data: dict, budget: dict) -> dict:
     """Part 2: the notebook's ``forward``, ``loss``, ``backward`` and ``update``, with one η per
-    layer (the hidden layer's is budget["hidden_lr_scale"] times the output layer's, updated
-    by two calls of ``update``); predictions are the argmax of ``forward``'s outputs."""
+    layer (the hidden layer's is budget["hidden_lr_scale"] times the output layer's: two calls
+    of ``update`` on the whole params and grads, as its docstring prescribes, each layer kept
+    from the call with its η); predictions are the argmax of ``forward``'s outputs."""
     forward, loss, backward, update = ns["forward"], ns["loss"], ns["backward"], ns["update"]
     x, y, x_test = _floats(data)
     t = _one_hot(y, int(budget["classes"]))
@@ -117,9 +118,11 @@ def shallow(ns: Namespace, data: dict, budget: dict) -> dict:
             seen += len(idx)
             grads = backward(params, cache, t[idx])
             lr = _schedule(budget, step, total)
-            hidden = update({k: params[k] for k in ("W1", "b1")}, grads, lr * scale)
-            output = update({k: params[k] for k in ("W2", "b2")}, grads, lr)
-            params = {**_params(hidden, {"W1", "b1"}, "update"), **_params(output, {"W2", "b2"}, "update")}
+            # update's contract: params and grads keyed alike (all four): two whole updates, one
+            # per layer's η, keeping each layer from its own (never partial dicts)
+            hidden = _params(update(params, grads, lr * scale), set(params), "update")
+            output = _params(update(params, grads, lr), set(params), "update")
+            params = {**{k: hidden[k] for k in ("W1", "b1")}, **{k: output[k] for k in ("W2", "b2")}}
             step += 1
         losses.append(total_loss / max(seen, 1))
         predictions.append(_labels(forward(params, x_test)[0].argmax(1), len(x_test), "forward"))

@@ -44,4 +44,5 @@ def does_not_mutate(argnames: tuple[str, ...]):
                                        mutated=where)
 
     prop.argnames = argnames  # type: ignore[attr-defined]
+    prop.relative = False  # type: ignore[attr-defined]  # blame: a wrong function it calls cannot be told apart
     return prop

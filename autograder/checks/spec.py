@@ -5,6 +5,22 @@ dict of named arguments), and a property of the function on that example, which 
 :class:`~tpcheck.compare.Mismatch` when it does not hold. An :class:`Assignment` is its checks,
 its forbidden-API policy, its notebook's signatures and its :class:`Threshold` (the training
 run's accuracy goal). The runner is :mod:`autograder.stages.run_checks`.
+
+The blame rule (:mod:`autograder.stages.blame`): a check of function F judges F alone.
+
+- Where F's property needs another graded function G (``Check.needs``, e.g. backward's finite
+  differences need forward and loss), it asks ``ctx.needed(G, true_G)``: the student's G, or,
+  once G is known wrong, G's true value (the reference's).
+- Where F calls G inside the sandbox (F's source names G), the properties judge F through
+  ``ctx.reference(fn)``: the reference's ``fn``, rebuilt on the student's G once G is wrong.
+- A check of F that fails while a function it uses (transitively) fails a check of its own is run
+  again that way. If it then passes, F is right and only G is wrong: the check is "not judged"
+  (:data:`~autograder.results.NOT_JUDGED`, "uses G, which is wrong: fix G first") and keeps its
+  points, so one bug costs its points once. If it fails again, the failure is F's own. A property
+  that cannot be judged apart from G (one that has no reference to rebuild, marked
+  ``relative = False``: mutation, a step through autograd) is "not judged" at once.
+- ``Assignment.blame_once = False`` makes a not-judged check earn nothing instead.
+- The training run's gate names the functions that are wrong, not those only blocked by them.
 """
 
 from __future__ import annotations
@@ -54,6 +70,7 @@ class Assignment:
     # the graded functions in notebook order, with the signatures the template prescribes
     signatures: dict[str, str] = field(default_factory=dict)
     threshold: Threshold | None = None  # the accuracy goal of a training run, if the part has one
+    blame_once: bool = True  # a check "not judged" because another function is wrong keeps its points
 
     @property
     def functions(self) -> tuple[str, ...]:
@@ -75,6 +92,25 @@ class Context:
     policy: Policy
     function: str  # the graded function of the check being run
     calls: list[Call] = field(default_factory=list)
+
+    def reference(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """The reference's ``fn`` as the property judges with it: itself, or, when this check is
+        re-run by the blame rule, ``fn`` rebuilt on the student's functions that are wrong."""
+        rebuild = getattr(self.submission, "rebuilt", None)
+        return rebuild(fn) if rebuild else fn
+
+    def needed(self, name: str, true: Callable[..., Any]) -> Callable[..., Any]:
+        """The student's ``name`` (a function the property needs besides the one it judges), or its
+        true value ``true`` once ``name`` is known wrong (the blame rule's re-run)."""
+        if name in getattr(self.submission, "wrong", ()):
+            return true
+        return lambda *a, **k: self.call(name, *a, **k)
+
+    def needed_many(self, name: str, true: Callable[..., Any]) -> Callable[[list[tuple[Any, ...]]], list[Any]]:
+        """:meth:`needed` on a list of argument tuples, in one exchange with the submission."""
+        if name in getattr(self.submission, "wrong", ()):
+            return lambda arg_tuples: [true(*a) for a in arg_tuples]
+        return lambda arg_tuples: self.call_many(name, arg_tuples)
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call the student's ``name`` on copies of ``args``; fail on forbidden APIs."""
@@ -113,7 +149,7 @@ def matches(reference: Callable[..., Any], argnames: tuple[str, ...], *,
 
     def prop(ctx: Context, example: dict[str, Any]) -> None:
         args = tuple(example[a] for a in argnames)
-        expected = reference(*(realize(a, lookup) for a in args))
+        expected = ctx.reference(reference)(*(realize(a, lookup) for a in args))
         compare_outputs(ctx.call(ctx.function, *args), expected, outputs, **tolerance)
 
     # what a counterexample shows, and what the example bank needs to replay it without us

@@ -33,15 +33,16 @@ def cases(draw, *, batch=S.BATCH, dtype=torch.float32):
 def moves_toward_target(ctx: Context, ex) -> None:
     """An update moves each output toward its target, as the reference's forward judges
     (:func:`tpcheck.parts.tp1_perceptron.moves_toward_target`)."""
-    part.moves_toward_target(lambda *a: ctx.call("update", *a), ref.forward, ex)
+    part.moves_toward_target(lambda *a: ctx.call("update", *a), ctx.reference(ref.forward), ex)
 
 
 def predicts_argmax(ctx: Context, ex) -> None:
     """predict returns the class of the reference's largest output
     (:func:`tpcheck.parts.tp1_perceptron.predicts_argmax`)."""
-    part.predicts_argmax(lambda *a: ctx.call("predict", *a), ref.forward, ex)
+    part.predicts_argmax(lambda *a: ctx.call("predict", *a), ctx.reference(ref.forward), ex)
 
 
+moves_toward_target.relative = predicts_argmax.relative = True  # type: ignore[attr-defined]  # blame: judged by ctx.reference
 UPDATE = ("params", "x", "t", "lr")
 ASSIGNMENT = Assignment(
     name=__name__.rpartition(".")[2],  # the assignment's name is its module's (autograder.registry)

@@ -64,8 +64,12 @@ def step_lowers_loss(ctx: Context, ex) -> None:
     grads = ctx.call("backward", params, cache, t)
     if not isinstance(grads, dict) or set(grads) != set(KEYS):
         raise Mismatch(f"backward should return a dict with the keys {', '.join(KEYS)}")
-    true = ref.backward(params, ref.ShallowCache(*cache.fields), t)
-    along = sum(float((assert_plain_tensor(grads[k], GRAD_NAMES[k]).double() * true[k].double()).sum()) for k in KEYS)
+    true = ctx.reference(ref.backward)(params, ref.ShallowCache(*cache.fields), t)
+    wrong = [f"{GRAD_NAMES[k]} has shape {tuple(grads[k].shape)}, expected {tuple(true[k].shape)}"
+             for k in KEYS if tuple(assert_plain_tensor(grads[k], GRAD_NAMES[k]).shape) != tuple(true[k].shape)]
+    if wrong:  # a shape bug is a shape bug, never a crash of the check
+        raise Mismatch("; ".join(wrong), shapes={k: list(grads[k].shape) for k in KEYS})
+    along = sum(float((grads[k].double() * true[k].double()).sum()) for k in KEYS)
     norm = sum(float(true[k].double().pow(2).sum()) for k in KEYS)
     if norm > 1e-10 and along <= 0:
         raise Mismatch("a small step along minus your gradient does not lower the loss: your gradients "
@@ -91,10 +95,15 @@ def finite_differences(ctx: Context, ex) -> None:
     """Your backward agrees with centred finite differences of your own forward and loss, in
     float64 (:func:`tpcheck.parts.tp2_shallow.finite_differences`); every perturbed point costs
     one exchange with the sandbox per function."""
-    part.finite_differences(lambda *a: ctx.call("forward", *a), lambda *a: ctx.call("loss", *a),
+    part.finite_differences(ctx.needed("forward", ref.forward), ctx.needed("loss", ref.loss),
                             lambda p, cache, t: ctx.call("backward", p, Struct("ShallowCache", tuple(cache)), t), ex,
-                            forward_many=lambda args: ctx.call_many("forward", args),
-                            loss_many=lambda args: ctx.call_many("loss", args))
+                            forward_many=ctx.needed_many("forward", ref.forward),
+                            loss_many=ctx.needed_many("loss", ref.loss))
+
+
+# blame (autograder.checks.spec): these judge through ctx.reference / ctx.needed
+step_lowers_loss.relative = sigmoid_in_range.relative = True  # type: ignore[attr-defined]
+finite_differences.relative = "needs"  # type: ignore[attr-defined]  # true forward and loss; backward's callees are its own
 
 
 BACKWARD = ("params", "cache", "t")
@@ -118,8 +127,12 @@ ASSIGNMENT = Assignment(
               cases(), points=2),
         Check("matches_reference", "loss", "loss = 1/N Σ ½ Σ (t − y)²",
               matches(ref.loss, ("y", "t")), staged(), points=1),
+        Check("no_mutation", "loss", "loss leaves its arguments unchanged", does_not_mutate(("y", "t")),
+              staged(), points=0.5),
         Check("matches_reference", "output_delta", "δ2 = t − y2", matches(ref.output_delta, ("y", "t")),
               staged(), points=1),
+        Check("no_mutation", "output_delta", "output_delta leaves its arguments unchanged",
+              does_not_mutate(("y", "t")), staged(), points=0.5),
         Check("matches_reference", "hidden_delta", "δ1 = y1 (1 − y1) · (δ2 W2ᵀ)",
               matches(ref.hidden_delta, ("delta2", "W2", "h")), staged(), points=1),
         Check("matches_reference", "backward", "backward returns the gradient of the loss for every parameter",

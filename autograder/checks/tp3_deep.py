@@ -50,6 +50,18 @@ def init_random_leaves(ctx: Context, ex) -> None:
     part.init_random_leaves(lambda *a: ctx.call("init_params", *a), ex)
 
 
+def forward_tracks_gradients(ctx: Context, ex) -> None:
+    """forward's logits, from trainable parameters, carry the autograd graph back to them (the
+    wire carries requires_grad and grad_fn as plain flags): a forward that detaches its layers
+    would leave loss.backward() nothing to fill."""
+    params = {k: Trainable(v) for k, v in ex["params"].items()}
+    out = ctx.call("forward", params, ex["x"], ex["activation"])
+    if isinstance(out, torch.Tensor) and not (out.requires_grad and out.grad_fn is not None):
+        raise Mismatch("forward's output does not track gradients back to the parameters: compute it with torch "
+                       "operations on params, without .detach(), .data, .numpy() or torch.no_grad(), or "
+                       "loss.backward() cannot reach the weights", tracks_gradients=False)
+
+
 def _accumulated_step(ex, stale):
     params = {k: v.detach().clone().requires_grad_(True) for k, v in ex["params"].items()}
     for k in params:
@@ -128,6 +140,7 @@ def bank_networks() -> list[dict]:
 
 
 one_step.bank_case = _step_case  # type: ignore[attr-defined]
+one_step.relative = False  # type: ignore[attr-defined]  # blame: a step through autograd cannot use a remote forward
 one_step.bank_examples = bank_networks  # type: ignore[attr-defined]
 forward_matches = matches(ref.forward, ("params", "x", "activation"))
 forward_matches.bank_examples = bank_networks  # type: ignore[attr-defined]
@@ -144,6 +157,8 @@ ASSIGNMENT = Assignment(
               init_random_leaves, networks(), points=1),
         Check("matches_reference", "forward", "forward applies the activation between layers, not after the last",
               forward_matches, networks(), points=3),
+        Check("tracks_gradients", "forward", "forward keeps the autograd graph from the parameters to the logits",
+              forward_tracks_gradients, networks(), points=1, max_examples=5),
         Check("matches_reference", "train_step", "train_step: forward, loss, zero_grad, backward, step",
               one_step, networks(), points=3),
     ),

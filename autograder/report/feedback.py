@@ -12,16 +12,17 @@ from typing import Any
 from autograder.report.figures import Png, confusion_png, learning_curve_png, top_confusions
 from autograder.report.render import render
 from autograder.report.text import clean_output, compact, num, pct, to_float
-from autograder.results import DEFERRED, ERROR, FAILED, NO_SUBMISSION, NOT_IMPLEMENTED, PASSED, CheckResult, Graded
+from autograder.results import DEFERRED, ERROR, FAILED, NO_SUBMISSION, NOT_IMPLEMENTED, NOT_JUDGED, PASSED, CheckResult, Graded
 from autograder.stages.store import atomic_write
 
 FEEDBACK_FILE = "feedback.html"
 
 STATUS_FR = {PASSED: "réussi", FAILED: "échoué", NOT_IMPLEMENTED: "non implémenté",
-             ERROR: "erreur du correcteur", DEFERRED: "différé"}
+             ERROR: "erreur du correcteur", DEFERRED: "différé", NOT_JUDGED: "non jugé"}
 STATUS_FR_PLURAL = {PASSED: "réussis", FAILED: "échoués", NOT_IMPLEMENTED: "non implémentés",
-                    ERROR: "erreurs du correcteur", DEFERRED: "différés"}
-STATUS_CLASS = {PASSED: "passed", FAILED: "failed", NOT_IMPLEMENTED: "todo", ERROR: "error", DEFERRED: "deferred"}
+                    ERROR: "erreurs du correcteur", DEFERRED: "différés", NOT_JUDGED: "non jugés"}
+STATUS_CLASS = {PASSED: "passed", FAILED: "failed", NOT_IMPLEMENTED: "todo", ERROR: "error", DEFERRED: "deferred",
+                NOT_JUDGED: "notjudged"}
 
 
 def is_threshold(result: CheckResult) -> bool:
@@ -92,7 +93,7 @@ def _groups(results: list[CheckResult]) -> list[tuple[str, list[CheckResult]]]:
 def feedback_html(graded: Graded) -> str:
     """The feedback page of one student for one assignment (French, self-contained)."""
     counts = Counter(r.status for r in graded.results)
-    order = [PASSED, FAILED, NOT_IMPLEMENTED, DEFERRED, ERROR]
+    order = [PASSED, FAILED, NOT_JUDGED, NOT_IMPLEMENTED, DEFERRED, ERROR]
     chips = [(s, f"{counts[s]} {(STATUS_FR_PLURAL if counts[s] > 1 else STATUS_FR).get(s, s)}")
              for s in [*order, *sorted(set(counts) - set(order))] if counts[s]]
     if graded.error == NO_SUBMISSION:

@@ -17,7 +17,8 @@ from hypothesis.errors import Flaky
 
 from autograder.checks import profiles
 from autograder.checks.spec import WHOLE_SUBMISSION, Assignment, Check, Context
-from autograder.results import ERROR, FAILED, NOT_IMPLEMENTED, PASSED, CheckResult
+from autograder.results import ERROR, FAILED, NOT_IMPLEMENTED, NOT_JUDGED, PASSED, CheckResult
+from autograder.stages import blame
 from autograder.submission import InProcess, StudentRaised, Submission, describe_violation
 from tpcheck.boundary import OPTIMIZERS, Optimizer, Struct, Trainable
 from tpcheck.compare import Mismatch
@@ -100,12 +101,14 @@ def run_check(check: Check, submission: Submission, assignment: Assignment,
 
 
 def run_assignment(assignment: Assignment, submission: Submission, profile: str = "grading") -> list[CheckResult]:
-    """Every check of the assignment. Checks about the whole submission (its API policy) earn
+    """Every check of the assignment, with the blame rule applied. Checks about the whole submission (its API policy) earn
     their points only when some function check passed: an empty or broken notebook, which uses
     no forbidden API because it does nothing, earns nothing."""
     results = [run_check(c, submission, assignment, profile) for c in assignment.checks]
+    # the blame rule (autograder.stages.blame): a failure caused by another wrong function is not F's
+    results = blame.apply(assignment, submission, results, lambda c, s: run_check(c, s, assignment, profile))
     functions = [r for c, r in zip(assignment.checks, results) if c.function != WHOLE_SUBMISSION]
-    if not any(r.passed for r in functions):
+    if not any(r.passed or r.status == NOT_JUDGED for r in functions):
         # an untouched template is "not implemented" here too, not a failure (the class report
         # ranks failures to find the week's misconception)
         status = NOT_IMPLEMENTED if all(r.status == NOT_IMPLEMENTED for r in functions) else FAILED

@@ -18,8 +18,9 @@ catches a function that answers with a classifier of its own from the first call
 
 The run's points are earned only when every check of the functions it uses passed: a run that
 reaches the threshold by other means (a model the part forbids, a hijacked training loop) earns
-nothing, and an honest submission whose functions pass their checks reaches it by construction
-of the budgets, which ``tests/test_threshold.py`` verifies with the reference.
+nothing (the message names the functions that block it: those that are wrong, not the
+ones only "not judged" because they use them), and an honest submission whose functions pass
+their checks reaches it by construction of the budgets, which ``tests/test_threshold.py`` verifies with the reference.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import torch
 
 from autograder.checks.spec import Threshold
 from autograder.results import DEFERRED, FAILED, NOT_IMPLEMENTED, PASSED, CheckResult
+from autograder.stages.blame import gate_message
 from autograder.submission import StudentRaised
 
 DEFAULT_DATASET = "mnist-sample"
@@ -86,13 +88,12 @@ def run_threshold(assignment_name: str, threshold: Threshold, submission: Any, r
     budget = dict(threshold.budgets[dataset])
     minimum = threshold.minimum[dataset]
     gate = [r for r in results if r.function in threshold.uses and not r.passed]
-    failing = sorted({r.function for r in gate}, key=lambda f: (f == "*", f))
-    if failing:
-        named = ", ".join("the forbidden-API rule" if f == "*" else f for f in failing)
+    if gate:
+        # the blame rule: name the functions that are wrong, not those only not judged because of them
+        message, failing = gate_message(threshold.uses, gate)
         # only stubs in the way (a part not started): "not implemented", not a failure of the run
         status = NOT_IMPLEMENTED if all(r.status == NOT_IMPLEMENTED for r in gate) else FAILED
-        return result(status, f"not run: the training needs {named} to pass every check first",
-                      dataset=dataset, threshold=minimum, not_run=failing)
+        return result(status, message, dataset=dataset, threshold=minimum, not_run=failing)
     data = load(dataset, data_root)
     budget["classes"] = len(data.classes)
     params = threshold.init(data.x_train.shape[1], len(data.classes), budget)

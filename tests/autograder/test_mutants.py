@@ -7,6 +7,7 @@ A mutant is the reference module with some functions replaced. Checks see it thr
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,9 @@ import pytest
 import torch
 
 from autograder import checks, registry
-from autograder.results import PASSED
+from autograder.checks.spec import WHOLE_SUBMISSION
+from autograder.results import FAILED, NOT_JUDGED, PASSED
+from autograder.stages.blame import _rebind
 from autograder.stages.run_checks import run_assignment, run_check
 from autograder.submission import InProcess
 from reference import tp1_perceptron as p1
@@ -36,6 +39,18 @@ class Mutant:
 def submission(assignment: str, overrides: dict[str, Callable[..., Any]]) -> InProcess:
     base = {"tp1_perceptron": p1, "tp2_shallow": p2, "tp3_deep": p3, "tp4_cnn": p4}[assignment]
     return InProcess({**vars(base), **overrides})
+
+
+def notebook(assignment: str, overrides: dict[str, Callable[..., Any]]) -> InProcess:
+    """The reference as a notebook holds it: its graded functions call each other by name, so a
+    mutant forward is what the reference's update and predict call (as in a student's notebook)."""
+    base = {"tp1_perceptron": p1, "tp2_shallow": p2, "tp3_deep": p3, "tp4_cnn": p4}[assignment]
+    ns: dict[str, Any] = {**globals(), **vars(base)}  # a mutant's own names (p1, torch…) resolve too
+    for name, value in vars(base).items():
+        if inspect.isfunction(value) and value.__module__ == base.__name__:
+            ns[name] = _rebind(value, ns)
+    ns.update({name: _rebind(fn, ns) for name, fn in overrides.items()})
+    return InProcess(ns)
 
 
 # --- Part 1: the perceptron ---------------------------------------------------------------------
@@ -71,6 +86,11 @@ def p1_in_place(params, x, t, lr):
     params["W"] += lr / len(x) * x.T @ e
     params["b"] += lr * e.mean(0)
     return params
+
+
+def p1_lr_sign_by_name(params, x, t, lr):
+    e = t - forward(params, x)  # noqa: F821 - the notebook's forward (see notebook())
+    return {"W": params["W"] - lr / len(x) * x.T @ e, "b": params["b"] - lr * e.mean(0)}
 
 
 def p1_missing_bias(params, x):
@@ -207,6 +227,19 @@ def p2_output_delta_reversed(y, t):
     return y - t
 
 
+def p2_loss_in_place(y, t):
+    t.sub_(y)
+    return 0.5 * t.pow(2).sum() / y.shape[0]
+
+
+def p2_output_delta_in_place(y, t):
+    return t.sub_(y)
+
+
+def p2_loss_twice(y, t):
+    return (t - y).pow(2).sum() / y.shape[0]
+
+
 # --- Part 3: the deep network -------------------------------------------------------------------
 
 
@@ -249,6 +282,16 @@ def p3_step_before_backward(params, optimizer, x, labels, *, activation="relu", 
     optimizer.step()
     value.backward()
     return value.item()
+
+
+def p3_detached_layers(params, x, activation="relu"):
+    act, L = p3.activation_fn(activation), p3.num_layers(params)
+    h = x
+    for l in range(1, L + 1):
+        h = (h @ params[f"W{l}"] + params[f"b{l}"]).detach()
+        if l < L:
+            h = act(h)
+    return h
 
 
 MUTANTS = [
@@ -315,6 +358,14 @@ MUTANTS = [
            "output_delta.matches_reference", "differs"),
     Mutant("gradients of the summed loss, not of the mean", "tp2_shallow", {"backward": p2_backward_of_the_sum},
            "backward.finite_differences", "disagrees with finite differences"),
+    Mutant("loss subtracts in place from t", "tp2_shallow", {"loss": p2_loss_in_place},
+           "loss.no_mutation", "modified its input t"),
+    Mutant("output delta subtracts in place from t", "tp2_shallow", {"output_delta": p2_output_delta_in_place},
+           "output_delta.no_mutation", "modified its input t"),
+    Mutant("loss twice too large (no ½)", "tp2_shallow", {"loss": p2_loss_twice},
+           "loss.matches_reference", "differs"),
+    Mutant("forward detaches every layer", "tp3_deep", {"forward": p3_detached_layers},
+           "forward.tracks_gradients", "does not track gradients"),
     Mutant("symmetric constant initialisation", "tp3_deep", {"init_params": p3_constant_init},
            "init_params.random_trainable", "identical weights"),
     Mutant("parameters created without requires_grad", "tp3_deep", {"init_params": p3_init_without_grad},
@@ -344,6 +395,55 @@ def test_mutant_is_killed(mutant, assignments):
     assert killer.status != PASSED, f"{mutant.killed_by} passed: {killer}"
     assert mutant.message in killer.message, killer.message
     assert killer.points == 0
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: f"{m.assignment}:{m.name}")
+def test_blame_falls_on_the_mutated_function(mutant, assignments):
+    """The blame rule: in a notebook whose functions call each other, one bug fails only checks
+    of the function that has it (and the whole-submission API rule); the checks of the functions
+    that use it are "not judged" and keep their points, never failed."""
+    assignment = assignments[mutant.assignment]
+    results = run_assignment(assignment, notebook(mutant.assignment, mutant.overrides), "dev")
+    by_id = {r.check_id.split(".", 1)[1]: r for r in results}
+    assert by_id[mutant.killed_by].status == FAILED and mutant.message in by_id[mutant.killed_by].message
+    blamed = {r.check_id: r.message for r in results
+              if r.status == FAILED and r.function not in (*mutant.overrides, WHOLE_SUBMISSION)}
+    assert not blamed
+    for r in results:
+        if r.status == NOT_JUDGED:
+            assert r.points == r.max_points and set(r.details["blamed"]) <= set(mutant.overrides), r
+            assert "fix " in r.message and "first" in r.message
+
+
+@pytest.mark.parametrize("assignment,overrides,not_judged,uses", [
+    ("tp1_perceptron", {"forward": p1_missing_bias}, ("update.single_example", "predict.argmax"), "forward"),
+    ("tp1_perceptron", {"forward": p1_nn_linear}, ("update.matches_reference", "predict.argmax"), "forward"),
+    ("tp2_shallow", {"loss": p2_loss_twice}, ("backward.finite_differences",), "loss"),
+    ("tp2_shallow", {"output_delta": p2_output_delta_in_place}, ("backward.no_mutation",), "output_delta"),
+    ("tp3_deep", {"forward": p3_activation_after_last}, ("train_step.matches_reference",), "forward"),
+])
+def test_checks_of_a_function_using_a_wrong_one_are_not_judged(assignment, overrides, not_judged, uses, assignments):
+    """The cases of the issue: a correct function that calls (or is judged with) a wrong one is
+    "not judged", keeps its points and names the wrong one; no message says it called an API
+    that only the wrong one calls."""
+    results = {r.check_id.split(".", 1)[1]: r for r in run_assignment(assignments[assignment],
+                                                                       notebook(assignment, overrides), "dev")}
+    for check_id in not_judged:
+        r = results[check_id]
+        assert r.status == NOT_JUDGED and r.points == r.max_points, (check_id, r.status, r.message)
+        assert f"uses {uses}, which is wrong" in r.message and f"fix {uses} first" in r.message
+    assert not any("update called" in r.message or "predict called" in r.message for r in results.values())
+
+
+def test_a_function_wrong_on_its_own_still_fails_when_another_is_wrong(assignments):
+    """Not judged is for checks that pass once the wrong function is taken out: an update wrong
+    by itself fails even while forward is wrong too (no shelter behind another bug)."""
+    results = {r.check_id.split(".", 1)[1]: r for r in run_assignment(
+        assignments["tp1_perceptron"], notebook("tp1_perceptron", {"forward": p1_missing_bias, "update": p1_lr_sign_by_name}),
+        "dev")}
+    assert results["forward.matches_reference"].status == FAILED
+    assert results["update.matches_reference"].status == FAILED
+    assert results["update.matches_reference"].details.get("judged_with") == ["forward"]
 
 
 def test_at_least_25_mutants():
@@ -414,3 +514,15 @@ def test_correct_variant_passes(label, name, overrides, assignments):
     """Does a correct but differently written solution get full marks?"""
     results = run_assignment(assignments[name], submission(name, overrides), "dev")
     assert [(r.check_id, r.message) for r in results if not r.passed] == []
+
+
+def test_the_training_gate_names_the_function_that_blocks_it(assignments):
+    """The gate follows the blame rule: a wrong forward blocks the run; update and predict, only
+    not judged because they call it, are not what the student must fix."""
+    from autograder.stages import threshold
+
+    spec = assignments["tp1_perceptron"]
+    sub = notebook("tp1_perceptron", {"forward": p1_missing_bias})
+    result = threshold.run_threshold("tp1_perceptron", spec.threshold, sub, run_assignment(spec, sub, "dev"))
+    assert result.status == FAILED and result.details["not_run"] == ["forward"]
+    assert "blocked by forward, which is wrong (tp1_perceptron.forward.matches_reference)" in result.message
