@@ -35,6 +35,8 @@ it is removed at the end of a run in which no task failed.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import shutil
 import socket
@@ -162,8 +164,8 @@ class Slurm:
             if not group:
                 continue
             executor = self._executor(gpu, max(self._seconds(t.items, kwargs) for t in group))
-            try:
-                with executor.batch():
+            try:  # sbatch's complaint reaches the user once, in the ClusterError's line
+                with contextlib.redirect_stderr(io.StringIO()), executor.batch():
                     futures = [executor.submit(grade_chunk, fn, t.items, kwargs, self.jobs) for t in group]
             except Exception as e:  # noqa: BLE001 - submitit's FailedJobError / CalledProcessError: sbatch said why
                 raise ClusterError(f"--executor slurm: cannot submit the jobs: {_one_line(e)}") from None
