@@ -119,7 +119,8 @@ def slurm_main(args, dataset: str) -> int:
         print(f"slurm ({tasks} tasks of ≤ {args.chunk})  {seconds:7.1f} s   {seconds / n:6.1f} s per student"
               f"   gradebook {'byte-identical' if csv == local_csv else 'DIFFERENT'}")
         if waits:
-            print(f"per job, submission → start: mean {sum(waits) / len(waits):.1f} s, max {max(waits):.1f} s "
+            print(f"per job, submission → start: min {min(waits):.0f} s, mean {sum(waits) / len(waits):.1f} s, "
+                  f"max {max(waits):.1f} s "
                   f"(Slurm's whole-second times; array tasks wait for a free CPU too)")
     finally:
         if cluster is not None:
