@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "SQLAlchemy URL), for formgrader and `nbgrader export`")
     g.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run students' code without bubblewrap (only where it cannot be installed; never for untrusted code)")
+    _cluster_options(g)
     r = sub.add_parser("release", help="generate student_template/ from assignments/source/ (nbgrader): the notebooks, "
                                         "their example banks, the tpcheck wheel, requirements.txt and README.md")
     r.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="assignments to release (default: all with a source)")
@@ -84,6 +85,33 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=None, metavar="DIR", help="folder to write the release into (default: student_template/)")
     sub.add_parser("sync", help="rewrite the notebooks' solution cells from the reference")
     return parser
+
+
+def _cluster_options(g) -> None:
+    """``grade``'s options for grading on a Slurm cluster (:mod:`autograder.stages.cluster`)."""
+    c = g.add_argument_group("cluster", "grade on a Slurm cluster through submitit (OUT and the virtualenv on a "
+                                        "file system the nodes share)")
+    c.add_argument("--executor", default="local", choices=["local", "slurm"],
+                   help="local: a pool of --jobs workers here (default); slurm: job arrays on the cluster")
+    c.add_argument("--partition", default=None, help="Slurm partition of the jobs (default: the cluster's)")
+    c.add_argument("--gpus-per-job", type=_at_least(0), default=1,
+                   help="GPUs requested by each task that trains on a GPU (tp4_cnn with --device cuda; default: 1)")
+    c.add_argument("--array-parallelism", type=_at_least(1), default=None, metavar="K",
+                   help="at most K tasks of an array running at once (default: as many as Slurm allows)")
+    c.add_argument("--chunk", type=_at_least(1), default=8, metavar="N",
+                   help="submissions graded by one task, one after another (--jobs at a time; default: 8)")
+    c.add_argument("--slurm-setup", action="append", default=[], metavar="COMMAND",
+                   help="shell line run in each job before grading, e.g. 'module load cuda' (repeat for several)")
+
+
+def cluster_executor(args, out):
+    """The :class:`autograder.stages.cluster.Slurm` executor for ``--executor slurm``, or None."""
+    if getattr(args, "executor", "local") != "slurm":
+        return None
+    from autograder.stages.cluster import Slurm
+
+    return Slurm(out / ".slurm", partition=args.partition, gpus_per_job=args.gpus_per_job,
+                 array_parallelism=args.array_parallelism, chunk=args.chunk, setup=args.slurm_setup, jobs=args.jobs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,7 +172,7 @@ def grade_main(args) -> int:
         print("error: bubblewrap (bwrap) is missing or cannot create namespaces here; install it "
               "(apt-get install bubblewrap) or pass --unsafe-no-sandbox explicitly", file=sys.stderr)
         return 2
-    if args.device == "cuda":
+    if args.device == "cuda" and args.executor == "local":  # on a cluster: on the node
         import torch
 
         if not torch.cuda.is_available():
@@ -173,14 +201,15 @@ def _grade_locked(args, submitted, out, roster, schedule, policy, limits) -> int
     import sys
 
     from autograder.grade import ClassError, grade_class
+    from autograder.stages.cluster import ClusterError
     from tpcheck.data import DataError
 
     try:
         graded = grade_class(submitted, args.assignment, out, jobs=args.jobs, force=args.force,
                              limits=limits, unsafe=args.unsafe_no_sandbox, dataset=args.dataset,
                              data_root=args.data_root, device=args.device, students=args.student,
-                             roster=roster, schedule=schedule, policy=policy)
-    except (DataError, ClassError) as e:
+                             roster=roster, schedule=schedule, policy=policy, executor=cluster_executor(args, out))
+    except (DataError, ClassError, ClusterError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

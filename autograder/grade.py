@@ -179,7 +179,8 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
                 profile: str = "grading", limits=None, unsafe: bool = False, progress: bool = True,
                 dataset: str = threshold.DEFAULT_DATASET, data_root: str | None = None,
                 device: str = "cpu", students: list[str] | None = None, roster=None,
-                schedule: late.Schedule | None = None, policy: late.Policy | None = None) -> ClassGrades:
+                schedule: late.Schedule | None = None, policy: late.Policy | None = None,
+                executor=None) -> ClassGrades:
     """Grade the class of ``submitted`` for ``assignments``, ``jobs`` submissions at a time, into
     ``out``; then write ``grades.csv`` and the report from exactly this class's results.
 
@@ -193,6 +194,8 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
       ``students`` grades those students again and only them.
     - Every result gets this run's lateness and penalty (:mod:`autograder.stages.late`:
       ``schedule``'s due dates, ``policy``, the course's by default).
+    - ``executor``: where the submissions are graded when not here: a cluster
+      (:class:`autograder.stages.cluster.Slurm`), whose results come back to be stored here.
 
     The dataset of the threshold runs is loaded first, once, when something is to be trained:
     when it cannot be (files missing, offline), :class:`tpcheck.data.DataError` is raised before
@@ -285,7 +288,10 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
     for student, assignment in nothing:
         store(failed(student, assignment, NO_SUBMISSION, dataset=dataset, device=device), count=False)
     try:
-        if jobs <= 1:
+        if executor is not None:
+            executor.grade(grade_one, todo, kwargs, store, lambda item, reason: store(failed(
+                item[0], item[2], reason, dataset=dataset, device=device, notes=item[4])), bar=bar)
+        elif jobs <= 1:
             for student, notebook, assignment, why, notes in todo:
                 store(grade_one(student, notebook, assignment, refused=why, notes=notes, **kwargs))
         else:

@@ -3,6 +3,7 @@
     python benchmarks/grading.py                      # threshold runs on mnist-sample
     python benchmarks/grading.py --data-root DIR      # … on full MNIST (DIR holds MNIST/raw)
     python benchmarks/grading.py --skip-nbgrader      # ours only
+    python benchmarks/grading.py --executor slurm     # … and through Slurm, next to the local pool
 
 Grades ``examples/submitted`` for the three MNIST assignments with ``autograder grade``
 (sandbox, hidden checks, property checks, threshold runs; ``--jobs`` workers), then runs plain
@@ -10,6 +11,13 @@ nbgrader on the same notebooks in a copy of the course (``generate_assignment`` 
 ``nbgrader autograde`` timed: it executes every cell, the students' own experiments included,
 one notebook after another). Goals (issue 3): ≤ 20 s per student for the three assignments on
 2 cores, and ≥ 3× faster than nbgrader autograde.
+
+``--executor slurm`` also grades the same class through Slurm (submitit job arrays, ``--chunk``
+submissions a task): on the cluster of ``$SLURM_CONF`` when it is set, else on a local
+single-node cluster started for the run (tests/slurmcluster.py; root, Debian's slurm-wlm and
+munge). It prints seconds per student next to the local pool's, whether the two gradebooks are
+byte-identical, and the overhead per job: from submission to the task's start (Slurm's
+``SubmitTime`` → ``StartTime``, read with ``scontrol`` while the controller still knows the job).
 
 The ``hostile`` student is left out of both: its infinite loop costs us one call's timeout, and
 nbgrader its cell timeout (10 minutes), which says nothing about speed.
@@ -59,6 +67,67 @@ def ours(jobs: int, dataset: str, data_root: str | None) -> float:
     return seconds
 
 
+def on_slurm(jobs: int, dataset: str, data_root: str | None, chunk: int) -> tuple[float, bytes, list[float], int]:
+    """The class through Slurm: (seconds, grades.csv, seconds from submission to start per task, tasks)."""
+    from autograder.stages.cluster import Slurm
+
+    with tempfile.TemporaryDirectory() as tmp:  # a real cluster: run it from the shared file system
+        submitted = copy_class(Path(tmp))
+        out = Path(tmp) / "out"
+        executor = Slurm(out / ".slurm", chunk=chunk, jobs=jobs, poll_seconds=0.5)
+        start = time.perf_counter()
+        grade_class(submitted, ASSIGNMENTS, out, limits=Limits(), dataset=dataset, data_root=data_root,
+                    progress=False, executor=executor)
+        seconds = time.perf_counter() - start
+        waits = []
+        for job_id in executor.job_ids:
+            info = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True).stdout
+            fields = dict(f.split("=", 1) for f in info.split() if "=" in f)
+            if "SubmitTime" in fields and "StartTime" in fields:
+                from datetime import datetime
+
+                waits.append((datetime.fromisoformat(fields["StartTime"]) -
+                              datetime.fromisoformat(fields["SubmitTime"])).total_seconds())
+        return seconds, (out / "grades.csv").read_bytes(), waits, len(executor.job_ids)
+
+
+def ours_bytes(jobs: int, dataset: str, data_root: str | None) -> tuple[float, bytes]:
+    with tempfile.TemporaryDirectory() as tmp:
+        submitted = copy_class(Path(tmp))
+        start = time.perf_counter()
+        grade_class(submitted, ASSIGNMENTS, Path(tmp) / "out", jobs=jobs, limits=Limits(),
+                    dataset=dataset, data_root=data_root, progress=False)
+        return time.perf_counter() - start, (Path(tmp) / "out" / "grades.csv").read_bytes()
+
+
+def slurm_main(args, dataset: str) -> int:
+    """``--executor slurm``: the local pool and Slurm on the same class, in the same run."""
+    n = len(STUDENTS)
+    cluster = None
+    if not os.environ.get("SLURM_CONF"):
+        sys.path.insert(0, str(ROOT / "tests"))
+        import slurmcluster
+
+        if why := slurmcluster.unavailable():
+            print(f"no Slurm: {why}")
+            return 0
+        cluster = slurmcluster.LocalSlurm().start()
+    try:
+        local, local_csv = ours_bytes(args.jobs, dataset, args.data_root)
+        print(f"local pool ({args.jobs} jobs)  {local:7.1f} s   {local / n:6.1f} s per student")
+        seconds, csv, waits, tasks = on_slurm(1, dataset, args.data_root, args.chunk)
+        print(f"slurm ({tasks} tasks of ≤ {args.chunk})  {seconds:7.1f} s   {seconds / n:6.1f} s per student"
+              f"   gradebook {'byte-identical' if csv == local_csv else 'DIFFERENT'}")
+        if waits:
+            print(f"per job, submission → start: min {min(waits):.0f} s, mean {sum(waits) / len(waits):.1f} s, "
+                  f"max {max(waits):.1f} s "
+                  f"(Slurm's whole-second times; array tasks wait for a free CPU too)")
+    finally:
+        if cluster is not None:
+            cluster.stop()
+    return 0
+
+
 def nbgrader(*args: str, cwd: Path) -> None:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env, check=True, capture_output=True)
@@ -83,8 +152,13 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel workers (default: all cores)")
     parser.add_argument("--data-root", default=None, help="threshold runs on full MNIST from this data root")
     parser.add_argument("--skip-nbgrader", action="store_true")
+    parser.add_argument("--executor", default="local", choices=["local", "slurm"],
+                        help="slurm: the local pool and Slurm side by side (no nbgrader)")
+    parser.add_argument("--chunk", type=int, default=2, help="submissions a Slurm task (default: 2)")
     args = parser.parse_args()
     dataset = "mnist" if args.data_root else "mnist-sample"
+    if args.executor == "slurm":
+        return slurm_main(args, dataset)
     n = len(STUDENTS)
     print(f"# {n} students × {len(ASSIGNMENTS)} assignments, threshold runs on {dataset}, "
           f"{args.jobs} jobs, {os.cpu_count()} cores")

