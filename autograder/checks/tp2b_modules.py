@@ -337,10 +337,19 @@ def sgd_in_place(ctx: Context, ex) -> None:
 # --- the assignment --------------------------------------------------------------------------------
 
 
+def _named_in_bank(prop):
+    """A property whose function the students' bank names with no case: a class cannot be replayed
+    as a call, but ``check("*")`` scans the functions the bank names (:mod:`tpcheck.student`)."""
+    prop.bank_case = lambda ex: ex  # type: ignore[attr-defined]
+    prop.bank_examples = lambda: []  # type: ignore[attr-defined]
+    return prop
+
+
 def _class_checks(name: str, *, forward_points: float, backward_points: float) -> tuple[Check, ...]:
     draw = losses if name in part.LOSSES else layers
     return (
-        Check("forward", name, f"{name}.forward matches the reference", forward_matches(name), draw(name),
+        Check("forward", name, f"{name}.forward matches the reference", _named_in_bank(forward_matches(name)),
+              draw(name),
               points=forward_points, max_examples=30),
         Check("backward", name, f"{name}.backward matches the reference (δ_in and grads)", backward_matches(name),
               draw(name), points=backward_points, max_examples=30),
@@ -363,14 +372,15 @@ ASSIGNMENT = Assignment(
         *_class_checks("Linear", forward_points=1, backward_points=2),
         *(c for name in ACTIVATIONS for c in _class_checks(name, forward_points=0.5, backward_points=1)),
         Check("train_mode", "Dropout", "Dropout in train mode: kept values × 1/(1 − p), backward through the same mask",
-              dropout_train, dropouts(), points=2, max_examples=10),
+              _named_in_bank(dropout_train), dropouts(), points=2, max_examples=10),
         Check("eval_mode", "Dropout", "Dropout in eval mode is the identity", dropout_eval, dropouts(), points=0.5,
               hidden=False, max_examples=5),
         *_class_checks("SoftmaxCrossEntropy", forward_points=1, backward_points=1),
         Check("stable", "SoftmaxCrossEntropy", "SoftmaxCrossEntropy stays finite on logits of ±1000 (log-sum-exp)",
               softmax_stable, st.just(LARGE_LOGITS), points=1),
         *_class_checks("MSE", forward_points=0.5, backward_points=0.5),
-        Check("forward", "Sequential", "Sequential.forward applies the modules in order", sequential_forward, chains(),
+        Check("forward", "Sequential", "Sequential.forward applies the modules in order",
+              _named_in_bank(sequential_forward), chains(),
               points=1, max_examples=20),
         Check("backward", "Sequential", "Sequential.backward goes through the modules in reverse order",
               sequential_backward, chains(), points=2, max_examples=20),
@@ -378,7 +388,8 @@ ASSIGNMENT = Assignment(
               sequential_params, chains(), points=1, hidden=False, max_examples=5),
         Check("modes", "Sequential", "Sequential.train()/eval() reach every module", sequential_modes, chains(),
               points=0.5, max_examples=3),
-        Check("in_place", "sgd_step", "sgd_step updates every parameter in place by −lr · grad", sgd_in_place, steps(),
+        Check("in_place", "sgd_step", "sgd_step updates every parameter in place by −lr · grad",
+              _named_in_bank(sgd_in_place), steps(),
               points=1),
         forbidden_api_check(points=1),
     ),

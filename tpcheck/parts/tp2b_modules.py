@@ -250,11 +250,25 @@ def _visible_sequential(ns) -> str:
     return f"largest relative error {max(errors.values()):.1e}"
 
 
+def _visible_sgd_step(ns) -> str:
+    g = _g()
+    params = {"0.W": torch.randn(3, 2, generator=g), "0.b": torch.randn(2, generator=g)}
+    grads = {k: torch.randn(v.shape, generator=g) for k, v in params.items()}
+    held, before = dict(params), {k: v.clone() for k, v in params.items()}
+    ns["sgd_step"](params, grads, 0.1)
+    for k, v in held.items():
+        if not torch.allclose(v, before[k] - 0.1 * grads[k]):
+            raise Mismatch(f"after sgd_step(params, grads, 0.1) the tensor params[{k!r}] held should be "
+                           f"params − 0.1 · grads, changed in place (p -= lr * g)")
+    return ""
+
+
 _GRADCHECK = "backward agrees with finite differences of forward (float64)"
 VISIBLE = {
     **{name: (Visible(_GRADCHECK, _visible_gradcheck(name)),) for name in (*LAYERS, *LOSSES)},
     "Dropout": (Visible("train mode: kept values scaled by 1/(1 − p), backward through the same mask; "
                         "eval mode: identity", _visible_dropout),),
+    "sgd_step": (Visible("every parameter tensor updated in place by −lr · grad", _visible_sgd_step),),
     "Sequential": (Visible("Linear → ReLU → Linear: forward in order, backward agrees with finite differences",
                            _visible_sequential),),
 }
