@@ -61,6 +61,7 @@ class Entry:
 COURSE_ASSIGNMENTS = (
     Entry("tp1_perceptron", "mnist"),
     Entry("tp2_shallow", "mnist"),
+    Entry("tp2b_modules", "mnist"),
     Entry("tp3_deep", "mnist"),
     Entry("tp4_cnn", "cifar10"),
 )

@@ -89,11 +89,72 @@ return value.item()''',
     },
 }
 
+# Part 2b's graded names are classes: one body per method stub, in the order of the template
+CORRECT["tp2b_modules"] = {
+    "solution_Linear": [
+        """super().__init__()
+limit = 1.0 / math.sqrt(D)
+self.W = torch.empty(D, M, dtype=dtype).uniform_(-limit, limit, generator=generator)
+self.b = torch.zeros(M, dtype=dtype)
+self.gW = torch.zeros(D, M, dtype=dtype)
+self.gb = torch.zeros(M, dtype=dtype)""",
+        'return {"W": self.W, "b": self.b}',
+        'return {"W": self.gW, "b": self.gb}',
+        "self.inp = x\nreturn x @ self.W + self.b",
+        "self.gW = self.inp.t() @ delta\nself.gb = delta.sum(dim=0)\nreturn delta @ self.W.t()",
+    ],
+    "solution_Sigmoid": ["self.x = x\nself.out = 1 / (1 + torch.exp(-x))\nreturn self.out",
+                         "return delta * self.out * (1 - self.out)"],
+    "solution_Tanh": ["self.out = torch.tanh(x)\nreturn self.out", "return delta * (1 - self.out ** 2)"],
+    "solution_ReLU": ["self.positive = x > 0\nreturn x * self.positive", "return delta * self.positive"],
+    "solution_GELU": [
+        "self.x = x\nreturn 0.5 * x * (1 + torch.tanh(GELU_C * (x + 0.044715 * x ** 3)))",
+        """x = self.x
+th = torch.tanh(GELU_C * (x + 0.044715 * x ** 3))
+return delta * (0.5 * (1 + th) + 0.5 * x * (1 - th ** 2) * GELU_C * (1 + 0.134145 * x ** 2))""",
+    ],
+    "solution_Dropout": [
+        """super().__init__()
+self.p = p
+self.generator = None if seed is None else torch.Generator().manual_seed(seed)""",
+        """if not self.training or self.p == 0:
+    self.mask = torch.ones_like(x)
+else:
+    self.mask = (torch.rand(x.shape, generator=self.generator) > self.p).to(x.dtype) / (1 - self.p)
+return x * self.mask""",
+        "return delta * self.mask",
+    ],
+    "solution_SoftmaxCrossEntropy": [
+        """m = z.max(dim=1, keepdim=True).values
+logsumexp = m.squeeze(1) + torch.log(torch.exp(z - m).sum(dim=1))
+self.p = torch.exp(z - logsumexp[:, None])
+self.labels = labels
+return (logsumexp - z[torch.arange(len(z)), labels]).mean()""",
+        """g = self.p.clone()
+g[torch.arange(len(g)), self.labels] -= 1
+return g / len(g)""",
+    ],
+    "solution_MSE": ["self.y, self.t = y, t\nreturn ((y - t) ** 2).sum() / (2 * len(y))",
+                     "return (self.y - self.t) / len(self.y)"],
+    "solution_Sequential": [
+        "super().__init__()\nself.layers = list(modules)",
+        "for layer in self.layers:\n    x = layer.forward(x)\nreturn x",
+        "for layer in self.layers[::-1]:\n    delta = layer.backward(delta)\nreturn delta",
+        'return {f"{i}.{name}": p for i, layer in enumerate(self.layers) for name, p in layer.params().items()}',
+        'return {f"{i}.{name}": g for i, layer in enumerate(self.layers) for name, g in layer.grads().items()}',
+        "self.training = mode\nfor layer in self.layers:\n    layer.train(mode)\nreturn self",
+    ],
+    "solution_sgd_step": "for name in params:\n    params[name] -= lr * grads[name]",
+}
+
 BUGS = {  # (grade_id, text in the correct answer, what the buggy student wrote instead)
     "tp1_perceptron": ("solution_update", 'b = params["b"] + lr', 'b = params["b"] - lr'),
     "tp2_shallow": ("solution_hidden_delta", "return sigmoid_derivative(h) * (delta2 @ W2.T)", "return delta2 @ W2.T"),
     "tp3_deep": ("solution_forward", "    if l != L:\n        x = f(x)", "    x = f(x)"),
+    # the sigmoid's derivative taken on its input instead of its output
+    "tp2b_modules": ("solution_Sigmoid", "return delta * self.out * (1 - self.out)", "return delta * self.x * (1 - self.x)"),
 }
+STUDENTS_OF = {"tp2b_modules": ("correct", "buggy", "empty")}  # the others: every student
 
 CRASH = {  # a function that raises, as after renaming a variable
     "tp1_perceptron": ("solution_predict", "return torch.argmax(forward(params, x), dim=1)",
@@ -164,10 +225,27 @@ def indent(body: str) -> str:
     return "\n".join(("    " + line) if line else "" for line in body.splitlines())
 
 
-def fill(cell, body: str) -> None:
+def fill(cell, body: str | list[str]) -> None:
+    """A function's stub filled with ``body``; a class's method stubs with the list's bodies, in order."""
+    if isinstance(body, list):
+        method_stub = indent(STUB)
+        if cell.source.count(method_stub) != len(body):
+            raise ValueError(f"{cell.metadata.nbgrader['grade_id']}: {len(body)} bodies for "
+                             f"{cell.source.count(method_stub)} method stubs")
+        for one in body:
+            cell.source = cell.source.replace(method_stub, indent(indent(one)), 1)
+        return
     if STUB not in cell.source:
         raise ValueError(f"{cell.metadata.nbgrader['grade_id']}: no stub to fill")
     cell.source = cell.source.replace(STUB, indent(body))
+
+
+def _replaced(body: str | list[str], old: str, new: str) -> str | list[str]:
+    if isinstance(body, list):
+        assert any(old in b for b in body), old
+        return [b.replace(old, new) for b in body]
+    assert old in body, old
+    return body.replace(old, new)
 
 
 def student_notebook(template, assignment: str, student: str):
@@ -177,8 +255,7 @@ def student_notebook(template, assignment: str, student: str):
     bodies = dict(CORRECT[assignment])
     if student == "buggy":
         grade_id, old, new = BUGS[assignment]
-        assert old in bodies[grade_id], (assignment, grade_id)
-        bodies[grade_id] = bodies[grade_id].replace(old, new)
+        bodies[grade_id] = _replaced(bodies[grade_id], old, new)
     if student == "crash":
         grade_id, old, new = CRASH[assignment]
         assert old in bodies[grade_id], (assignment, grade_id)
@@ -212,7 +289,7 @@ def build(out: Path, assignments: list[str]) -> list[Path]:
     written = []
     for assignment in assignments:
         template = nbformat.read(str(TEMPLATE / assignment / f"{assignment}.ipynb"), as_version=4)
-        for student in STUDENTS:
+        for student in STUDENTS_OF.get(assignment, STUDENTS):
             path = out / student / assignment / f"{assignment}.ipynb"
             path.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(student_notebook(template, assignment, student), str(path))

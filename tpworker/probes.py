@@ -17,6 +17,16 @@ Each probe: ``probe(ns, data) -> dict`` with ``ns`` the submission's namespace.
   optimizer named (:func:`tpcheck.optim.make_optimizer`), call
   ``ns["train_step"](model, optimizer, x, labels)`` ``steps`` times; answers what each call
   returned and the state after the first and the last call.
+- ``layer`` (Part 2b, whose modules are plain classes with ``forward``/``backward``): build
+  ``ns[name](*args, **kwargs)`` under a fixed seed, copy the grader's values into the tensors its
+  ``params()`` returns (in place), put it in train or eval mode, then for each run: optionally
+  new parameter values, ``forward(*inputs)``, optionally ``backward(delta)`` (``backward()`` for a
+  loss module, ``"loss"``); answers the parameters as built, each run's output, δ_in and
+  ``grads()``, and the forbidden calls recorded meanwhile under the part's policy.
+- ``sequential`` (Part 2b): the student's ``Sequential`` over three tracer modules of ours
+  (:class:`Tracer`, which log each call), so that it is judged alone, not through the student's
+  other modules: forward, backward, the order of the calls, ``params()``/``grads()`` keys and
+  whether they are the modules' own tensors, and ``train()``/``eval()`` reaching every module.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from tpcheck.forbidden import CallRecorder, Policy
 from tpcheck.optim import make_optimizer
 
 Namespace = dict[str, Any]
@@ -90,4 +101,124 @@ def train_step(ns: Namespace, data: dict) -> dict:
             "last": {k: v.detach().clone() for k, v in model.state_dict().items()}}
 
 
-PROBES: dict[str, Callable[[Namespace, dict], dict]] = {"module": module, "train_step": train_step}
+# --- Part 2b: modules with their own forward and backward -------------------------------------------
+
+
+def _policy(data: dict) -> Policy:
+    return Policy(**{k: tuple(v) if isinstance(v, list) else v for k, v in dict(data.get("policy") or {}).items()})
+
+
+def _own(value: Any, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise TypeError(f"{what} returned {type(value).__name__}, expected a dict of tensors by name")
+    return value
+
+
+def _set(module: Any, values: dict, name: str) -> None:
+    """The grader's values copied into the tensors ``module.params()`` returns (in place)."""
+    own = _own(module.params(), f"{name}.params()")
+    for key, value in values.items():
+        if key not in own or not isinstance(own[key], torch.Tensor):
+            raise KeyError(f"{name}.params() has no tensor {key!r} (it has {sorted(map(str, own))})")
+        if own[key].shape != value.shape:
+            raise ValueError(f"{name}.params()[{key!r}] has shape {tuple(own[key].shape)}, expected {tuple(value.shape)}")
+        with torch.no_grad():
+            own[key].copy_(value)
+
+
+def _kept(value: Any) -> Any:
+    return value.clone() if type(value) is torch.Tensor else value
+
+
+def layer(ns: Namespace, data: dict) -> dict:
+    name = data["name"]
+    recorder = CallRecorder(_policy(data))
+    torch.manual_seed(int(data.get("seed", 0)))
+    with recorder:
+        kwargs = dict(data.get("kwargs", {}))
+        if data.get("dtype"):  # a torch.dtype is not plain data: its name crosses
+            kwargs["dtype"] = getattr(torch, str(data["dtype"]))
+        built = ns[name](*data.get("args", []), **kwargs)
+        initial = {k: _kept(v) for k, v in _own(built.params(), f"{name}.params()").items()}
+    if data.get("params"):
+        _set(built, data["params"], name)
+    with recorder:
+        built.train(data.get("mode", "train") == "train")
+    runs = []
+    for run in data.get("runs", []):
+        if run.get("params"):
+            _set(built, run["params"], name)
+        with recorder:
+            entry = {"output": _kept(built.forward(*run["inputs"]))}
+            delta = run.get("backward")
+            if delta is not None:
+                entry["delta"] = _kept(built.backward() if isinstance(delta, str) else built.backward(delta))
+                entry["grads"] = {k: _kept(v) for k, v in _own(built.grads(), f"{name}.grads()").items()}
+        runs.append(entry)
+    return {"type": type(built).__name__, "initial": initial, "runs": runs, "forbidden": list(recorder.calls)}
+
+
+class Tracer:
+    """A module of ours for judging the student's Sequential alone: y = x ⊙ w + c (w, c of shape
+    (M,)), δ_in = δ ⊙ w, grads {"w": Σ_n δ ⊙ x}, or no parameter at all (``w`` None: y = x + c,
+    δ_in = δ); every call is logged as (method, index)."""
+
+    def __init__(self, index: int, w: torch.Tensor | None, c: torch.Tensor, log: list):
+        self.index, self.w, self.c, self.log, self.training = index, w, c, log, True
+        self.dw = None if w is None else torch.zeros_like(w)
+
+    def params(self) -> dict:
+        return {} if self.w is None else {"w": self.w}
+
+    def grads(self) -> dict:
+        return {} if self.w is None else {"w": self.dw}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.log.append(["forward", self.index])
+        self.x = x
+        return (x if self.w is None else x * self.w) + self.c
+
+    def backward(self, delta: torch.Tensor) -> torch.Tensor:
+        self.log.append(["backward", self.index])
+        if self.w is None:
+            return delta
+        self.dw = (delta * self.x).sum(0)
+        return delta * self.w
+
+    def train(self, mode: bool = True):
+        self.training = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def __call__(self, *args):
+        return self.forward(*args)
+
+
+def tracers(ws: list, cs: list, log: list) -> list[Tracer]:
+    return [Tracer(i, w, c, log) for i, (w, c) in enumerate(zip(ws, cs))]
+
+
+def sequential(ns: Namespace, data: dict) -> dict:
+    log: list = []
+    recorder = CallRecorder(_policy(data))
+    ws = [None if w is None or (isinstance(w, torch.Tensor) and w.numel() == 0) else w for w in data["ws"]]
+    modules = tracers(ws, data["cs"], log)
+    with recorder:
+        model = ns["Sequential"](modules)
+        output = _kept(model.forward(data["x"]))
+        delta = _kept(model.backward(data["delta"]))
+        params, grads = _own(model.params(), "Sequential.params()"), _own(model.grads(), "Sequential.grads()")
+        own = {str(k): any(v is m.w for m in modules if m.w is not None) for k, v in params.items()}
+        grads = {str(k): _kept(v) for k, v in grads.items()}
+        model.eval()
+        after_eval = [m.training for m in modules]
+        model.train()
+        after_train = [m.training for m in modules]
+    return {"output": output, "delta": delta, "log": log, "params": own, "grads": grads,
+            "after_eval": after_eval, "after_train": after_train, "forbidden": list(recorder.calls)}
+
+
+PROBES: dict[str, Callable[[Namespace, dict], dict]] = {"module": module, "train_step": train_step, "layer": layer,
+                                                        "sequential": sequential}

@@ -9,7 +9,9 @@ the learning curve and the confusion matrix itself (:mod:`autograder.stages.thre
 Parts 1–3 run in the sandbox's driver (:mod:`tpworker.driver`), apart from the student's process:
 ``ns`` is then the driver's view of the student's functions, each call crossing the wire, and
 Part 3's parameters and optimizer stay in the student's process as a :class:`Trainer` (``ns.trainer``).
-Part 4 (``cnn``, whose model is the student's ``nn.Module`` class) runs in the student's process.
+Part 4 (``cnn``, whose model is the student's ``nn.Module`` class) and Part 2b (``modules``,
+whose network is made of the student's module classes, objects that cannot leave that process)
+run in the student's process.
 In-process for trusted code (the reference, nbgrader's hidden cells), ``ns`` is the namespace
 itself. Nothing a recipe returns is trusted: the grader re-checks types, shapes and ranges. The learning rates and
 the optimizers are the course's (:mod:`tpcheck.optim`), those of the reference's own trainings.
@@ -237,7 +239,54 @@ def cnn(ns: Namespace, data: dict, budget: dict) -> dict:
     return {"before": before, "predictions": torch.stack(predictions), "train_loss": losses}
 
 
+def modules(ns: Namespace, data: dict, budget: dict) -> dict:
+    """Part 2b: the notebook's ``Sequential([Linear(D, H), ReLU(), Linear(H, C)])`` with its
+    ``SoftmaxCrossEntropy``, its backward and its ``sgd_step`` (η warmed up then decayed per
+    mini-batch, as the reference's trainings), from the grader's initial parameters ("0.W",
+    "0.b", "2.W", "2.b", copied into the tensors ``params()`` returns); predictions are the argmax
+    of the model's forward in eval mode. Runs in the student's process (the objects are theirs)."""
+    x, y, x_test = _floats(data)
+    hidden, classes = int(budget["hidden"]), int(budget["classes"])
+    torch.manual_seed(int(budget["seed"]))
+    model = ns["Sequential"]([ns["Linear"](x.shape[1], hidden), ns["ReLU"](), ns["Linear"](hidden, classes)])
+    loss, sgd_step = ns["SoftmaxCrossEntropy"](), ns["sgd_step"]
+    own = model.params()
+    if not isinstance(own, dict) or set(own) != set(data["params"]):
+        raise TypeError(f"Sequential.params() should have the keys {sorted(data['params'])}, "
+                        f"got {sorted(map(str, own)) if isinstance(own, dict) else type(own).__name__}")
+    with torch.no_grad():
+        for key, value in data["params"].items():
+            own[key].copy_(value)
+    generator = torch.Generator().manual_seed(int(budget["seed"]))
+    per_epoch = math.ceil(len(x) / int(budget["batch_size"]))
+    total, step = int(budget["epochs"]) * per_epoch, 0
+
+    def predictions_now() -> torch.Tensor:
+        model.eval()
+        out = [model.forward(x_test[i : i + 2000]) for i in range(0, len(x_test), 2000)]
+        model.train()
+        if not all(isinstance(o, torch.Tensor) for o in out):
+            raise TypeError(f"Sequential.forward returned {type(out[0]).__name__}, expected a tensor of logits")
+        return _labels(torch.cat(out).argmax(1), len(x_test), "Sequential.forward")
+
+    before = predictions_now()
+    predictions, losses = [], []
+    for _ in range(int(budget["epochs"])):
+        total_loss, seen = 0.0, 0
+        for idx in _batches(len(x), int(budget["batch_size"]), generator):
+            value = loss.forward(model.forward(x[idx]), y[idx])
+            model.backward(loss.backward())
+            sgd_step(model.params(), model.grads(), _schedule(budget, step, total))
+            total_loss += float(value) * len(idx)
+            seen += len(idx)
+            step += 1
+        losses.append(total_loss / max(seen, 1))
+        predictions.append(predictions_now())
+    return {"before": before, "predictions": torch.stack(predictions), "train_loss": losses}
+
+
 RECIPES: dict[str, Callable[[Namespace, dict, dict], dict]] = {
+    "modules": modules,
     "cnn": cnn,
     "perceptron": perceptron,
     "shallow": shallow,

@@ -23,6 +23,7 @@ from autograder.stages.run_checks import run_assignment, run_check
 from autograder.submission import InProcess
 from reference import tp1_perceptron as p1
 from reference import tp2_shallow as p2
+from reference import tp2b_modules as p2b
 from reference import tp3_deep as p3
 from reference import tp4_cnn as p4
 
@@ -37,7 +38,7 @@ class Mutant:
 
 
 def submission(assignment: str, overrides: dict[str, Callable[..., Any]]) -> InProcess:
-    base = {"tp1_perceptron": p1, "tp2_shallow": p2, "tp3_deep": p3, "tp4_cnn": p4}[assignment]
+    base = {"tp1_perceptron": p1, "tp2_shallow": p2, "tp2b_modules": p2b, "tp3_deep": p3, "tp4_cnn": p4}[assignment]
     return InProcess({**vars(base), **overrides})
 
 
@@ -379,6 +380,114 @@ MUTANTS = [
     Mutant("optimizer.step() before loss.backward()", "tp3_deep", {"train_step": p3_step_before_backward},
            "train_step.matches_reference", "after the step differs"),
 ]
+
+
+# --- Part 2b: modules (each mutant a subclass of the reference's class) -------------------------------
+
+
+class P2bSoftmaxNoShift(p2b.SoftmaxCrossEntropy):
+    def forward(self, z, labels):
+        e = z.exp()
+        self.probs = e / e.sum(1, keepdim=True)
+        self.labels = labels
+        return (e.sum(1).log() - z.gather(1, labels[:, None]).squeeze(1)).mean()
+
+
+class P2bGradientWithoutMean(p2b.SoftmaxCrossEntropy):
+    def backward(self):
+        return super().backward() * self.probs.shape[0]
+
+
+class P2bDeltaW(p2b.Linear):
+    def backward(self, delta):
+        super().backward(delta)
+        return delta @ self.W  # shapes agree only when D = M, and then it is the wrong matrix
+
+
+class P2bBiasNotSummed(p2b.Linear):
+    def backward(self, delta):
+        out = super().backward(delta)
+        self.db = delta[0]
+        return out
+
+
+class P2bSigmoidOnInput(p2b.Sigmoid):
+    def forward(self, x):
+        self.x = x
+        return super().forward(x)
+
+    def backward(self, delta):
+        return delta * self.x * (1 - self.x)
+
+
+class P2bTanhOnInput(p2b.Tanh):
+    def forward(self, x):
+        self.x = x
+        return super().forward(x)
+
+    def backward(self, delta):
+        return delta * (1 - self.x * self.x)
+
+
+class P2bGeluOnOutput(p2b.GELU):
+    def forward(self, x):
+        y = super().forward(x)
+        self.x = y  # the derivative's formula evaluated at the output
+        return y
+
+
+class P2bDropoutUnscaled(p2b.Dropout):
+    def forward(self, x):
+        y = super().forward(x)
+        if self.mask is not None:
+            self.mask = self.mask * (1 - self.p)
+            return x * self.mask
+        return y
+
+
+class P2bDropoutRedrawn(p2b.Dropout):
+    def backward(self, delta):
+        if self.mask is None:
+            return delta
+        keep = torch.rand(delta.shape, generator=self.generator, dtype=delta.dtype) >= self.p
+        return delta * keep.to(delta.dtype) / (1 - self.p)
+
+
+class P2bSequentialForwardOrderBackward(p2b.Sequential):
+    def backward(self, delta):
+        for module in self.modules:
+            delta = module.backward(delta)
+        return delta
+
+
+def p2b_sgd_new_tensors(params, grads, lr):
+    for k in list(params):
+        params[k] = params[k] - lr * grads[k]  # a new tensor in the dict: the module keeps the old one
+
+
+P2B_MUTANTS = [
+    Mutant("softmax without the max shift (overflow)", "tp2b_modules", {"SoftmaxCrossEntropy": P2bSoftmaxNoShift},
+           "SoftmaxCrossEntropy.stable", "subtract each row's max"),
+    Mutant("cross-entropy gradient without the 1/N", "tp2b_modules", {"SoftmaxCrossEntropy": P2bGradientWithoutMean},
+           "SoftmaxCrossEntropy.backward", "dL/dz) differs"),
+    Mutant("δ W instead of δ Wᵀ", "tp2b_modules", {"Linear": P2bDeltaW}, "Linear.backward",
+           "shapes cannot be multiplied"),  # δ (N, M) @ W (D, M)
+    Mutant("bias gradient not summed over the batch", "tp2b_modules", {"Linear": P2bBiasNotSummed},
+           "Linear.backward", "grads()['b']"),
+    Mutant("sigmoid's derivative taken on the input", "tp2b_modules", {"Sigmoid": P2bSigmoidOnInput},
+           "Sigmoid.finite_differences", "disagrees with finite differences"),
+    Mutant("tanh's derivative taken on the input", "tp2b_modules", {"Tanh": P2bTanhOnInput},
+           "Tanh.backward", "differs"),
+    Mutant("GELU's derivative taken on the output", "tp2b_modules", {"GELU": P2bGeluOnOutput},
+           "GELU.backward", "differs"),
+    Mutant("dropout without the 1/(1 − p) scaling", "tp2b_modules", {"Dropout": P2bDropoutUnscaled},
+           "Dropout.train_mode", "1/(1 − p)"),
+    Mutant("dropout mask re-drawn in backward", "tp2b_modules", {"Dropout": P2bDropoutRedrawn},
+           "Dropout.train_mode", "do not draw a new one"),
+    Mutant("Sequential.backward in forward order", "tp2b_modules", {"Sequential": P2bSequentialForwardOrderBackward},
+           "Sequential.backward", "reverse order"),
+]
+MUTANTS += P2B_MUTANTS
 
 
 @pytest.fixture(scope="module")

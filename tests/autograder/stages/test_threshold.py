@@ -15,9 +15,10 @@ from autograder.stages.run_checks import run_check
 from autograder.submission import InProcess
 from reference import tp1_perceptron as perceptron
 from reference import tp2_shallow as shallow
+from reference import tp2b_modules as modules
 from reference import tp3_deep as deep
 
-REFERENCES = {"tp1_perceptron": perceptron, "tp2_shallow": shallow, "tp3_deep": deep}
+REFERENCES = {"tp1_perceptron": perceptron, "tp2_shallow": shallow, "tp2b_modules": modules, "tp3_deep": deep}
 
 
 def _gate(name: str, module) -> list:
