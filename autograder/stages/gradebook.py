@@ -69,11 +69,8 @@ def write_scores(db_url: str, graded: list[Graded]) -> int:
                     raise GradebookError(f"{g.assignment}/{notebook} has no grade cell {cell!r} in {db_url}") from None
                 grade.auto_score = points
                 grade.needs_manual_grade = False
-            submission = gb.find_submission(g.assignment, g.student)
-            if g.submitted_at:  # nbgrader's timestamp, from which it counts lateness too
-                from autograder.stages.late import parse_when
-
-                submission.timestamp = parse_when(g.submitted_at)
+            # (the submission's timestamp is nbgrader_files's: exact to the microsecond, as formgrader
+            # compares it with timestamp.txt's to tell an autograded submission)
             gb.find_submission_notebook(notebook, g.assignment, g.student).late_submission_penalty = \
                 g.penalty if g.late else None
             gb.db.commit()

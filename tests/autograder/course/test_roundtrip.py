@@ -244,3 +244,31 @@ def test_same_state_as_plain_nbgrader_autograde(course):
     # the manual grade set by test_feedback_round_trip (if it ran first) makes nbgrader ask for review
     assert {k: v for k, v in ours[1].items() if k != "q_learning_rate"} == \
         {k: v for k, v in theirs[1].items() if k != "q_learning_rate"}
+
+
+def test_a_second_run_keeps_what_formgrader_and_generate_feedback_did(course, capsys):
+    """A later `autograder grade` with nothing changed reuses every result and leaves nbgrader's
+    state alone: formgrader still sees each submission autograded (its timestamp exact), the
+    manual grade keeps its flag, and a page of `generate_feedback` is not replaced by ours."""
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    from autograder.cli import main
+    from autograder.stages.nbgrader_files import OUR_PAGE
+
+    feedback = course.course / "feedback" / "correct" / NAME / f"{NAME}.html"
+    with course.gradebook() as gb:
+        before = {g.name: (g.manual_score, g.needs_manual_grade)
+                  for g in gb.find_submission_notebook(NAME, NAME, "correct").grades}
+    page = feedback.read_bytes() if feedback.is_file() else None
+    assert main(["grade", str(course.course), "--assignment", NAME, "--out", str(course.out),
+                 "--nbgrader-db", str(course.course / "gradebook.db")]) == 0
+    assert f"graded 0 submission(s), reused {len(STUDENTS)} result(s)" in capsys.readouterr().out
+    api = NbGraderAPI(coursedir=CourseDirectory(root=str(course.course)))
+    assert all(api.get_submission(NAME, s)["autograded"] for s in STUDENTS)
+    with course.gradebook() as gb:
+        after = {g.name: (g.manual_score, g.needs_manual_grade)
+                 for g in gb.find_submission_notebook(NAME, NAME, "correct").grades}
+    assert after == before
+    if page is not None and OUR_PAGE not in page:  # generate_feedback's page (test_feedback_round_trip)
+        assert feedback.read_bytes() == page
