@@ -6,6 +6,11 @@ in nbgrader's ``### BEGIN SOLUTION`` / ``### END SOLUTION`` markers; a locked ce
 holds the reference's code verbatim (provided to students). :func:`problems` proves the
 agreement (same AST); :func:`sync` rewrites the cells from the reference after it changed
 (``python -m autograder sync``). The reference stays the one place a solution is edited.
+
+Likewise the points of each test cell (``test_<function>``; ``test_api`` for the whole-notebook
+checks, ``test_train`` for the training run) are those of the assignment's checks
+(:func:`cell_points`): a check added or re-weighted in ``autograder/checks/`` reaches plain
+nbgrader's points through ``sync`` (and :func:`problems` names a cell that disagrees).
 """
 
 from __future__ import annotations
@@ -77,10 +82,40 @@ def notebooks(course: Path) -> dict[str, Path]:
     return {p.parent.name: p for p in sorted((course / "source").glob("*/*.ipynb"))}
 
 
+def cell_points(assignment: str) -> dict[str, float]:
+    """The points of each test cell of ``assignment``'s notebook, from its checks."""
+    from autograder import checks
+    from autograder.checks.spec import WHOLE_SUBMISSION
+
+    spec = checks.load(assignment)
+    points: dict[str, float] = {}
+    for c in spec.checks:
+        cell = "test_api" if c.function == WHOLE_SUBMISSION else f"test_{c.function}"
+        points[cell] = points.get(cell, 0.0) + c.points
+    if spec.threshold is not None:
+        points["test_train"] = spec.threshold.points
+    return points
+
+
+def _test_cells(nb):
+    """(cell, grade_id) of every autograded test cell."""
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution") and \
+                meta.get("grade_id", "").startswith("test_"):
+            yield cell, meta["grade_id"]
+
+
 def problems(course: Path) -> list[str]:
-    """Every solution cell that differs from its reference function (or names none)."""
+    """Every solution cell that differs from its reference function (or names none), and every
+    test cell whose points are not its checks'."""
     found = []
     for assignment, path in notebooks(course).items():
+        points = cell_points(assignment)
+        for cell, grade_id in _test_cells(nbformat.read(str(path), as_version=4)):
+            if grade_id in points and float(cell.metadata["nbgrader"]["points"]) != points[grade_id]:
+                found.append(f"{path.name}: the test cell {grade_id} gives {cell.metadata['nbgrader']['points']:g} "
+                             f"points, its checks {points[grade_id]:g} (run `python -m autograder sync`)")
         module = registry.get(assignment).reference()
         for cell, name, _ in _solution_cells(nbformat.read(str(path), as_version=4)):
             obj = getattr(module, name, None)
@@ -106,6 +141,10 @@ def sync(course: Path) -> list[Path]:
             new = cell_source(getattr(module, name), solution)
             if cell.source != new:
                 cell.source, dirty = new, True
+        points = cell_points(assignment)
+        for cell, grade_id in _test_cells(nb):
+            if grade_id in points and float(cell.metadata["nbgrader"]["points"]) != points[grade_id]:
+                cell.metadata["nbgrader"]["points"], dirty = points[grade_id], True
         if dirty:
             nbformat.write(nb, str(path))
             changed.append(path)

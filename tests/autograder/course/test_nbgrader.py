@@ -52,7 +52,10 @@ def noisy(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     nb = nbformat.from_dict(notebook)
     for cell in nb.cells:
         if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
-            function = next(n for n in ast.parse(cell.source).body if isinstance(n, ast.FunctionDef))
+            # the cell's first function, or a class's first method (tp2b_modules grades classes)
+            function = next((n for n in ast.walk(ast.parse(cell.source)) if isinstance(n, ast.FunctionDef)), None)
+            if function is None:
+                continue
             first = function.body[1] if ast.get_docstring(function) else function.body[0]  # after the docstring
             lines = cell.source.splitlines()
             noise = [" " * first.col_offset + line for line in NOISE.strip().splitlines()]
