@@ -18,10 +18,9 @@ Xavier differ by sqrt(1 + fan_out / fan_in) ≥ sqrt(1.5) there."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
-
-import math
 
 import torch
 
