@@ -20,7 +20,7 @@ from autograder.submission import StudentRaised
 from reference import tp3_deep as ref
 from tpcheck import training
 from tpcheck.boundary import Optimizer, Seeded, Trainable
-from tpcheck.compare import Mismatch, assert_close
+from tpcheck.compare import Mismatch, compare_outputs, describe
 from tpcheck.optim import make_optimizer
 from tpcheck.parts import tp3_deep as part
 
@@ -128,9 +128,11 @@ def one_step(ctx: Context, ex) -> None:
     opt = make_optimizer(expected, ex["optimizer"], ex["lr"])
     value = ref.train_step(expected, opt, ex["x"], ex["labels"], activation=ex["activation"], loss=ex["loss"])
     forgot = _accumulated_step(ex, stale)
+    if not isinstance(after, dict) or set(after) != set(expected):
+        raise Mismatch(f"train_step should update the parameters in place; they are now {describe(after)}")
     try:
-        for key in expected:
-            assert_close(after[key].detach(), expected[key].detach(), f"{key} after the step")
+        compare_outputs({k: after[k].detach() for k in expected}, {k: v.detach() for k, v in expected.items()},
+                        {k: f"{k} after the step" for k in expected})  # every wrong parameter named
     except Mismatch as m:
         if all(torch.allclose(after[k].detach(), forgot[k], rtol=1e-4, atol=1e-5) for k in forgot):
             raise Mismatch("the step used gradients left over from a previous step: call "
