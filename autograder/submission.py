@@ -103,7 +103,7 @@ class InProcess:
         torch.default_generator.manual_seed(0)  # CPU only: torch.manual_seed also formats a stack for each lazy device (slow)
         try:
             with recorder:
-                out = fn(*real_args, **(kwargs or {}))
+                out = fn(*real_args, **realize(dict(kwargs or {}), self.namespace.get))
         except Exception as e:  # noqa: BLE001 - any exception of the student's is a result
             raise StudentRaised(name, type(e).__name__, str(e)) from None
         return Call(out, real_args, recorder.calls)

@@ -67,10 +67,14 @@ return {"W1": -(x.T @ d1) / n, "b1": -d1.sum(0) / n, "W2": -(h.T @ d2) / n, "b2"
         "solution_update": "return {name: value - lr * grads[name] for name, value in params.items()}",
     },
     "tp3_deep": {
-        "solution_init_params": '''params = {}
+        "solution_init_params": '''activation_fn(activation)  # ValueError for an unknown one
+if len(sizes) < 2 or min(sizes) < 1:
+    raise ValueError(f"invalid sizes {list(sizes)}")
+params = {}
 for l in range(1, len(sizes)):
     fan_in, fan_out = sizes[l - 1], sizes[l]
-    params[f"W{l}"] = (torch.randn(fan_in, fan_out, generator=generator, dtype=dtype) * math.sqrt(2 / fan_in)).requires_grad_()
+    std = math.sqrt(2 / fan_in) if activation in ("relu", "gelu") else math.sqrt(2 / (fan_in + fan_out))
+    params[f"W{l}"] = (torch.randn(fan_in, fan_out, generator=generator, dtype=dtype) * std).requires_grad_()
     params[f"b{l}"] = torch.zeros(fan_out, dtype=dtype, requires_grad=True)
 return params''',
         "solution_forward": '''f = activation_fn(activation)

@@ -3,8 +3,9 @@
 Arguments to a student's function travel as tensors, dicts, lists and numbers, plus three
 descriptions of things to build on the student's side: a :class:`Struct` (a NamedTuple the
 notebook defines), a :class:`Trainable` (a leaf tensor with ``requires_grad``, maybe a stale
-``.grad``) and an :class:`Optimizer` (``torch.optim`` over another argument, by
-:mod:`tpcheck.optim`). The grader, the sandbox worker, the example bank and the visible checks
+``.grad``), an :class:`Optimizer` (``torch.optim`` over another argument, by
+:mod:`tpcheck.optim`) and a :class:`Seeded` (a ``torch.Generator`` seeded with a number: Part
+3's ``init_params(..., generator=...)``). The grader, the sandbox worker, the example bank and the visible checks
 all use these; torch only.
 """
 
@@ -47,6 +48,13 @@ class Optimizer:
     over: int = 0
 
 
+@dataclass(frozen=True)
+class Seeded:
+    """A ``torch.Generator`` to build as ``torch.Generator().manual_seed(seed)`` (CPU)."""
+
+    seed: int
+
+
 OPTIMIZERS = optim.OPTIMIZERS  # name -> torch.optim class, the course's one vocabulary
 
 
@@ -68,6 +76,8 @@ def realize(value: Any, lookup: Callable[[str], Any]) -> Any:
         if value.stale_grad is not None:
             leaf.grad = value.stale_grad.detach().clone()
         return leaf
+    if isinstance(value, Seeded):
+        return torch.Generator().manual_seed(int(value.seed))
     if isinstance(value, Struct):
         fields = tuple(realize(v, lookup) for v in value.fields)
         factory = lookup(value.type_name)

@@ -94,15 +94,33 @@ def assert_close(got: Any, expected: torch.Tensor, name: str, *, rtol: float = R
 
 def compare_outputs(got: Any, expected: Any, names: Mapping[str, str] | None = None, **tol: float) -> None:
     """Compare flattened outputs; ``names`` maps the paths to compare to readable names
-    (default: every path of ``expected``)."""
+    (default: every path of ``expected``). Every wrong output is named, not only the first
+    (a bias bug in b1 and b2 names both): the message of several lists each one's
+    (:func:`assert_close`'s: a shape, a dtype or the values), and ``details["wrong"]`` their names."""
     got_flat, exp_flat = flatten(got), flatten(expected)
     names = names or {path: (path or "the result") for path in exp_flat}
+    wrong: dict[str, Mismatch] = {}
     for path, name in names.items():
         if path not in got_flat:
             shape = "a tuple" if path and path[0].isdigit() else ("a dict" if path else "a tensor")
             raise Mismatch(f"{name} is missing from what your function returned "
                            f"(expected {shape} with {name}; got {describe(got)})", missing=path)
-        assert_close(got_flat[path], exp_flat[path], name, **tol)
+        try:
+            assert_close(got_flat[path], exp_flat[path], name, **tol)
+        except Mismatch as m:
+            wrong[name] = m
+    if len(wrong) == 1:
+        raise next(iter(wrong.values()))
+    if wrong:
+        listed = list(wrong)
+        first = wrong[listed[0]]
+        raise Mismatch(f"{and_list(listed)} are wrong: " + "; ".join(m.message for m in wrong.values()),
+                       **{**first.details, "wrong": listed, "mismatches": {k: m.message for k, m in wrong.items()}})
+
+
+def and_list(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _index(flat: int, shape: torch.Size) -> list[int]:

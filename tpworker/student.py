@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from tpcheck.boundary import OPTIMIZERS, Optimizer, Struct, Trainable, realize_args
+from tpcheck.boundary import OPTIMIZERS, Optimizer, Seeded, Struct, Trainable, realize, realize_args
 from tpcheck.forbidden import CallRecorder, Policy, canary
 
 from .framing import cap, read_blocking, read_message, write_message
@@ -102,7 +102,8 @@ def _answer(namespace: dict, memory: Memory | None, trainers: dict, request: dic
         return {"ok": True}
     if op == "run":  # a call of a recipe the driver runs
         data = request["data"]
-        output = namespace[request["name"]](*realize_args(tuple(data["args"]), namespace.get), **dict(data["kwargs"]))
+        output = namespace[request["name"]](*realize_args(tuple(data["args"]), namespace.get),
+                                            **realize(dict(data["kwargs"]), namespace.get))
         return {"ok": True, "data": {"output": _structs(output)}}
     if op == "open":
         trainers[len(trainers)] = Trainer(request["data"]["params"], dict(request["budget"]))
@@ -145,7 +146,7 @@ def _call(namespace: dict, request: dict, views: list[torch.Tensor]) -> dict:
         torch.default_generator.manual_seed(0)  # CPU only, cheap (see autograder/submission.py)
         with recorder:
             canary(policy)  # the driver checks that the record starts with it
-            output = fn(*args, **dict(data.get("kwargs", {})))
+            output = fn(*args, **_realize(dict(data.get("kwargs", {})), views, namespace.get))
         # the arguments as the function left them, each tensor still the one it was given named by
         # its place in the memory (the driver reads those itself); a slot it rebound, as it is.
         # "canary": a plain tensor and a non-leaf, whose flags the driver checks on arrival
@@ -176,6 +177,8 @@ def _realize(value: Any, views: list[torch.Tensor], lookup) -> Any:
         if value.stale_grad is not None:
             leaf.grad = value.stale_grad.detach().clone()
         return leaf
+    if isinstance(value, Seeded):
+        return realize(value, lookup)
     if isinstance(value, Struct):
         fields = tuple(_realize(v, views, lookup) for v in value.fields)
         factory = lookup(value.type_name)

@@ -30,7 +30,7 @@ import torch
 from safetensors.torch import load as _load_tensors
 from safetensors.torch import save as _save_tensors
 
-from tpcheck.boundary import Optimizer, Struct, Trainable
+from tpcheck.boundary import Optimizer, Seeded, Struct, Trainable
 
 MAX_ARRAYS = 10_000
 MAX_HEADER_BYTES = 8 << 20  # the safetensors header: tensor entries and the structure (JSON in JSON)
@@ -94,6 +94,8 @@ def encode(value: Any, arrays: dict[str, torch.Tensor]) -> Any:
                 "stale_grad": None if value.stale_grad is None else encode(value.stale_grad, arrays)}
     if isinstance(value, Optimizer):
         return {"optimizer": value.name, "lr": value.lr, "over": value.over}
+    if isinstance(value, Seeded):
+        return {"generator": int(value.seed)}
     if type(value) is dict:
         return {"dict": {str(k): encode(v, arrays) for k, v in value.items()}}
     if type(value) in (list, tuple) or (isinstance(value, tuple) and hasattr(value, "_fields")):
@@ -125,6 +127,8 @@ def decode(node: Any, arrays: Any, depth: int = 0) -> Any:
         return Trainable(decode(node["trainable"], arrays, depth + 1), stale)
     if "optimizer" in node:
         return Optimizer(str(node["optimizer"]), float(node["lr"]), int(node["over"]))
+    if "generator" in node:
+        return Seeded(int(node["generator"]))
     if "dict" in node:
         return {str(k): decode(v, arrays, depth + 1) for k, v in node["dict"].items()}
     if "list" in node:

@@ -1,7 +1,10 @@
 """Hidden checks of ``tp3_deep``: a deep MLP of any depth, trained with autograd.
 
-Notebook API (the reference's, :mod:`reference.tp3_deep`): ``init_params(sizes) -> params`` with
-``{"W1", "b1", …, "WL", "bL"}``, W_l (sizes[l-1], sizes[l]), leaves with ``requires_grad``;
+Notebook API (the reference's, :mod:`reference.tp3_deep`):
+``init_params(sizes, *, activation="relu", generator=None) -> params`` with
+``{"W1", "b1", …, "WL", "bL"}``, W_l (sizes[l-1], sizes[l]), leaves with ``requires_grad``, drawn
+from ``generator`` (sent as a :class:`~tpcheck.boundary.Seeded`) at the He scale for relu and gelu,
+Xavier for sigmoid and tanh; ValueError on an unknown activation or invalid sizes;
 ``forward(params, x, activation) -> logits (N, C)``;
 ``train_step(params, optimizer, x, labels, *, activation, loss) -> float`` (the 5-step loop).
 """
@@ -13,10 +16,11 @@ from hypothesis import strategies as st
 
 from autograder.checks import strategies as S
 from autograder.checks.spec import Assignment, Check, Context, Threshold, matches
+from autograder.submission import StudentRaised
 from reference import tp3_deep as ref
 from tpcheck import training
-from tpcheck.boundary import Optimizer, Trainable
-from tpcheck.compare import Mismatch, assert_close
+from tpcheck.boundary import Optimizer, Seeded, Trainable
+from tpcheck.compare import Mismatch, compare_outputs, describe
 from tpcheck.optim import make_optimizer
 from tpcheck.parts import tp3_deep as part
 
@@ -48,6 +52,45 @@ def init_shapes(ctx: Context, ex) -> None:
 def init_random_leaves(ctx: Context, ex) -> None:
     """Weights are random, finite, trainable leaves (:func:`tpcheck.parts.tp3_deep.init_random_leaves`)."""
     part.init_random_leaves(lambda *a: ctx.call("init_params", *a), ex)
+
+
+@st.composite
+def seeded_networks(draw, *, scale=False):
+    """sizes (each in :data:`tpcheck.parts.tp3_deep.SCALE_SIZES` when ``scale``), an activation, a seed."""
+    bounds = part.SCALE_SIZES if scale else None
+    sizes = draw(S.layer_sizes(depth=(1, 3), inputs=bounds, hidden=bounds, classes=bounds) if scale else S.layer_sizes())
+    return {"sizes": sizes, "activation": draw(st.sampled_from(ACTIVATIONS)), "seed": draw(st.integers(0, 2**31 - 2))}
+
+
+def _seeded(ctx: Context):
+    return lambda sizes, activation, seed: ctx.call("init_params", sizes, activation=activation, generator=Seeded(seed))
+
+
+def init_generator(ctx: Context, ex) -> None:
+    """Generators seeded alike give equal parameters, other seeds other weights
+    (:func:`tpcheck.parts.tp3_deep.init_seeded`; the sandbox reseeds the global random state
+    before every call, so an init that ignores its generator gives one set of weights)."""
+    part.init_seeded(_seeded(ctx), ex)
+
+
+def init_scale(ctx: Context, ex) -> None:
+    """He for relu and gelu, Xavier for sigmoid and tanh, on layers large enough to tell
+    (:func:`tpcheck.parts.tp3_deep.init_scale`)."""
+    part.init_scale(_seeded(ctx), ex)
+
+
+def init_raises(ctx: Context, ex) -> None:
+    """ValueError on an unknown activation or invalid sizes (:func:`tpcheck.parts.tp3_deep.init_raises`)."""
+    def raised(sizes, activation):
+        try:
+            ctx.call("init_params", sizes, activation=activation)
+        except StudentRaised as e:
+            if e.not_implemented:
+                raise
+            return e.exc_type
+        return None
+
+    part.init_raises(raised, ex)
 
 
 def forward_tracks_gradients(ctx: Context, ex) -> None:
@@ -85,9 +128,11 @@ def one_step(ctx: Context, ex) -> None:
     opt = make_optimizer(expected, ex["optimizer"], ex["lr"])
     value = ref.train_step(expected, opt, ex["x"], ex["labels"], activation=ex["activation"], loss=ex["loss"])
     forgot = _accumulated_step(ex, stale)
+    if not isinstance(after, dict) or set(after) != set(expected):
+        raise Mismatch(f"train_step should update the parameters in place; they are now {describe(after)}")
     try:
-        for key in expected:
-            assert_close(after[key].detach(), expected[key].detach(), f"{key} after the step")
+        compare_outputs({k: after[k].detach() for k in expected}, {k: v.detach() for k, v in expected.items()},
+                        {k: f"{k} after the step" for k in expected})  # every wrong parameter named
     except Mismatch as m:
         if all(torch.allclose(after[k].detach(), forgot[k], rtol=1e-4, atol=1e-5) for k in forgot):
             raise Mismatch("the step used gradients left over from a previous step: call "
@@ -155,6 +200,12 @@ ASSIGNMENT = Assignment(
               init_shapes, networks(), points=1, hidden=False),
         Check("random_trainable", "init_params", "weights are random, trainable leaves; no two units identical",
               init_random_leaves, networks(), points=1),
+        Check("generator", "init_params", "init_params draws its weights from the generator it is given",
+              init_generator, seeded_networks(), points=1, max_examples=10),
+        Check("scale", "init_params", "He initialisation for relu and gelu, Xavier for sigmoid and tanh; zero biases",
+              init_scale, seeded_networks(scale=True), points=1, max_examples=5),
+        Check("raises", "init_params", "init_params raises ValueError on an unknown activation or invalid sizes",
+              init_raises, seeded_networks(), points=1, max_examples=3),
         Check("matches_reference", "forward", "forward applies the activation between layers, not after the last",
               forward_matches, networks(), points=3),
         Check("tracks_gradients", "forward", "forward keeps the autograd graph from the parameters to the logits",

@@ -40,6 +40,7 @@ bubblewrap, for machines that lack it; the grader refuses that unless asked expl
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import glob
 import math
@@ -255,13 +256,28 @@ class Sandbox:
             if not own_budget:
                 self._spent += time.monotonic() - start
         if not answer.get("ok"):
-            raise StudentRaised(name, str(answer.get("exc_type", "Exception")), str(answer.get("message", "")),
-                                self.where(answer.get("line")))
+            # a training run calls many functions: name the one whose definition holds the line
+            function = self.function_at(answer.get("line")) if request.get("op") == "train" else None
+            raise StudentRaised(function or name, str(answer.get("exc_type", "Exception")),
+                                str(answer.get("message", "")), self.where(answer.get("line")))
         data = answer.get("data")
         data = dict(data) if isinstance(data, dict) else {}
         if answer.get("forbidden"):
             data["forbidden"] = answer["forbidden"]
         return data
+
+    def function_at(self, line: object) -> str | None:
+        """The top-level function (or class) of the code whose definition holds ``line`` (as the
+        worker reported it, untrusted), None when none does."""
+        if type(line) is not int or line < 1:
+            return None
+        try:
+            tree = ast.parse(self.code)
+        except SyntaxError:
+            return None
+        return next((node.name for node in tree.body
+                     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                     and node.lineno <= line <= (node.end_lineno or node.lineno)), None)
 
     def where(self, line: object) -> str:
         """The student's cell and line behind a line the worker reported; "" when it reported

@@ -12,7 +12,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from autograder.results import CheckResult, Graded
+from autograder.results import NOT_JUDGED, CheckResult, Graded
 
 RESULT_FILE = "grading.json"  # ours, complete; results.json is Gradescope's format
 
@@ -74,15 +74,26 @@ def capped(graded: Graded) -> Graded:
                    output=cap_text(graded.output, MAX_OUTPUT))
 
 
+def gradescope_status(r: CheckResult) -> str:
+    """Gradescope knows "passed" and "failed": a check not judged (the blame rule: it uses a
+    wrong function) is "passed" when it kept its points, "failed" when it did not
+    (``blame_once`` False); its output says why it was not judged."""
+    if r.status == NOT_JUDGED:
+        return "passed" if r.max_points > 0 and r.points >= r.max_points else "failed"
+    return "passed" if r.passed else "failed"
+
+
 def gradescope(graded: Graded) -> dict[str, Any]:
-    """Gradescope's autograder results format."""
+    """Gradescope's autograder results format (statuses by :func:`gradescope_status`)."""
     tests = []
     for r in graded.results:
         output = r.message
+        if r.status == NOT_JUDGED and not output.startswith("not judged"):
+            output = f"not judged: {output}"
         if r.counterexample is not None:
             output += "\nminimal failing input: " + json.dumps(r.counterexample)
         tests.append({"name": r.title, "number": r.check_id, "score": r.points, "max_score": r.max_points,
-                      "status": "passed" if r.passed else "failed", "output": output,
+                      "status": gradescope_status(r), "output": output,
                       "visibility": "after_published" if r.hidden else "visible"})
     return {"score": graded.score, "output": graded.error or "; ".join(graded.notes), "tests": tests,
             "visibility": "after_published"}

@@ -21,6 +21,11 @@ reaches the threshold by other means (a model the part forbids, a hijacked train
 nothing (the message names the functions that block it: those that are wrong, not the
 ones only "not judged" because they use them), and an honest submission whose functions pass
 their checks reaches it by construction of the budgets, which ``tests/test_threshold.py`` verifies with the reference.
+
+A student's function that raises in the middle of the run stops it with a message that names
+that function (the one whose definition holds the line that raised,
+:meth:`autograder.stages.sandbox.Sandbox.function_at`) and its cell and line
+(:mod:`autograder.stages.sourcemap`).
 """
 
 from __future__ import annotations
@@ -102,7 +107,8 @@ def run_threshold(assignment_name: str, threshold: Threshold, submission: Any, r
     try:
         output = submission.train(threshold.recipe, payload, budget, threshold.seconds)
     except StudentRaised as e:
-        return result(FAILED, f"the training run stopped: {e.exc_type}: {e.text}{e.at}", dataset=dataset,
+        who = f"{e.function} raised " if e.function != "train" else ""  # the function at the line, when known
+        return result(FAILED, f"the training run stopped: {who}{e.exc_type}: {e.text}{e.at}", dataset=dataset,
                       threshold=minimum, budget=_shown(budget))
     seconds = time.perf_counter() - start
     try:

@@ -256,6 +256,43 @@ def p3_init_without_grad(sizes, **kw):
     return {k: v.detach() for k, v in p3.init_params(sizes, **kw).items()}
 
 
+def _p3_init(sizes, std, *, generator=None, requires_grad_after=True):
+    params = {}
+    for l, (i, o) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        params[f"W{l}"] = (torch.randn(i, o, generator=generator) * std(i, o)).requires_grad_()
+        params[f"b{l}"] = torch.zeros(o, requires_grad=True)
+    return params
+
+
+def p3_init_ignores_generator(sizes, *, activation="relu", generator=None, dtype=torch.float32):
+    p3.activation_fn(activation)
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError("sizes")
+    he = activation in ("relu", "gelu")
+    return _p3_init(sizes, lambda i, o: (2 / i) ** 0.5 if he else (2 / (i + o)) ** 0.5)  # the global random state
+
+
+def p3_init_he_for_every_activation(sizes, *, activation="relu", generator=None, dtype=torch.float32):
+    p3.activation_fn(activation)
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError("sizes")
+    return _p3_init(sizes, lambda i, o: (2 / i) ** 0.5, generator=generator)
+
+
+def p3_init_never_raises(sizes, *, activation="relu", generator=None, dtype=torch.float32):
+    he = activation in ("relu", "gelu")  # any other name, even unknown, gets Xavier
+    return _p3_init(sizes, lambda i, o: (2 / i) ** 0.5 if he else (2 / (i + o)) ** 0.5, generator=generator)
+
+
+def p3_init_non_leaf(sizes, *, activation="relu", generator=None, dtype=torch.float32):
+    p3.activation_fn(activation)
+    params = {}
+    for l, (i, o) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        params[f"W{l}"] = torch.randn(i, o, generator=generator, requires_grad=True) * (2 / i) ** 0.5  # not a leaf
+        params[f"b{l}"] = torch.zeros(o, requires_grad=True)
+    return params
+
+
 def p3_activation_after_last(params, x, activation="relu"):
     return p3.activation_fn(activation)(p3.forward(params, x, activation))
 
@@ -371,6 +408,14 @@ MUTANTS = [
            "init_params.random_trainable", "identical weights"),
     Mutant("parameters created without requires_grad", "tp3_deep", {"init_params": p3_init_without_grad},
            "init_params.random_trainable", "requires_grad=True"),
+    Mutant("initialisation ignores the generator argument", "tp3_deep", {"init_params": p3_init_ignores_generator},
+           "init_params.generator", "generator=generator"),
+    Mutant("He initialisation for every activation", "tp3_deep", {"init_params": p3_init_he_for_every_activation},
+           "init_params.scale", "Xavier"),
+    Mutant("initialisation never raises ValueError", "tp3_deep", {"init_params": p3_init_never_raises},
+           "init_params.raises", "should raise ValueError"),
+    Mutant("initial weights computed after requires_grad=True (not leaves)", "tp3_deep",
+           {"init_params": p3_init_non_leaf}, "init_params.random_trainable", "computed from one"),
     Mutant("activation on the output layer", "tp3_deep", {"forward": p3_activation_after_last},
            "forward.matches_reference", "differs"),
     Mutant("stacked activations on one layer instead of between layers", "tp3_deep",

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from ..compare import Mismatch, assert_plain_tensor
+from ..compare import Mismatch, and_list, assert_plain_tensor
 from ..forbidden import NO_AUTOGRAD_NO_NN
 from ..gradcheck import REL_TOLERANCE, numerical_gradients_batch, relative_errors
 from . import Visible, Wording, failure
@@ -23,7 +23,10 @@ KEYS = ("W1", "b1", "W2", "b2")
 # finite_differences' message, formatted with listed (the parameters that disagree, with their
 # error), tolerance and worst (the parameter to look at first)
 GRADER_WORDING = {"disagrees": "backward disagrees with finite differences of your forward and loss "
-                               "(relative error {listed}; should be < {tolerance:g} in float64)"}
+                               "(relative error {listed}; should be < {tolerance:g} in float64)",
+                  # a gradient missing, or of another shape than its parameter: no relative error then
+                  "missing": "backward's result lacks {listed} (it should hold one gradient per parameter: {keys})",
+                  "shapes": "backward's gradients should have their parameters' shapes: {listed}"}
 
 
 def finite_differences(forward: Callable, loss: Callable, backward: Callable, ex: dict[str, Any], *,
@@ -58,6 +61,12 @@ def finite_differences(forward: Callable, loss: Callable, backward: Callable, ex
     grads = backward(params, cache, t)
     if not isinstance(grads, dict):
         raise Mismatch(f"backward should return a dict with the keys {', '.join(KEYS)}")
+    if missing := [k for k in params if k not in grads]:
+        raise failure(wording, "missing", {"missing": missing}, listed=and_list(missing), keys=", ".join(params))
+    shapes = {k: assert_plain_tensor(grads[k], f"the gradient for {k}").shape for k in params}
+    if wrong := [k for k in params if shapes[k] != params[k].shape]:
+        listed = "; ".join(f"{k} has shape {tuple(shapes[k])}, expected {tuple(params[k].shape)}" for k in wrong)
+        raise failure(wording, "shapes", {"wrong": wrong}, listed=listed)
     errors = relative_errors(grads, numerical_gradients_batch(totals, params))
     bad = {k: e for k, e in errors.items() if not e < REL_TOLERANCE}
     if bad:
@@ -77,7 +86,8 @@ def sigmoid_in_range(sigmoid: Callable, ex: dict[str, Any]) -> None:
 # --- the visible checks --------------------------------------------------------------------------
 
 
-STUDENT_WORDING = {"disagrees": "relative error {listed} (should be < {tolerance:g}); start with the gradient for {worst}"}
+STUDENT_WORDING = {"disagrees": "relative error {listed} (should be < {tolerance:g}); start with the gradient for {worst}",
+                   "missing": GRADER_WORDING["missing"], "shapes": GRADER_WORDING["shapes"]}
 
 
 def _visible_gradcheck(ns) -> str:

@@ -1,10 +1,24 @@
 """tp3_deep without the reference: init_params gives every layer random, trainable weights for any
-depth; train_step lowers the loss and zeroes stale gradients. ``init_params(sizes) -> params``
-with ``{"W1", "b1", …, "WL", "bL"}``, W_l (sizes[l-1], sizes[l]);
-``train_step(params, optimizer, x, labels, *, activation, loss) -> float``."""
+depth, drawn from the generator it is given, at the documented scale (He for relu and gelu,
+Xavier for sigmoid and tanh), and raises ValueError on an unknown activation or invalid sizes;
+train_step lowers the loss and zeroes stale gradients.
+``init_params(sizes, *, activation="relu", generator=None) -> params`` with
+``{"W1", "b1", …, "WL", "bL"}``, W_l (sizes[l-1], sizes[l]);
+``train_step(params, optimizer, x, labels, *, activation, loss) -> float``.
+
+The generator and scale properties take ``init(sizes, activation, seed)``: the student's
+init_params called with ``generator=`` a ``torch.Generator`` seeded with ``seed`` (the grader
+sends a :class:`~tpcheck.boundary.Seeded`, built on the student's side). The sandbox seeds the
+global random state the same way before every call, so an init that ignores its generator gives
+the same weights whatever the seed; the visible check, in the student's own process, also sees
+it consume the global state. The scale is judged on layers of at least 48 × 48 weights, where
+the empirical standard deviation is within :data:`SCALE_TOLERANCE` of the formula with
+overwhelming probability (its relative standard error is 1/sqrt(2n) < 1.5 %) while He and
+Xavier differ by sqrt(1 + fan_out / fan_in) ≥ sqrt(1.5) there."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +30,9 @@ from . import Visible, Wording, failure
 
 POLICY = None  # autograd and torch.nn are the subject of this part
 TRAINING_USES = ("forward", "train_step")
+HE, XAVIER = ("relu", "gelu"), ("sigmoid", "tanh")  # the notebook's activations, by their scale
+SCALE_TOLERANCE = 0.1  # relative, on the empirical standard deviation of one layer's weights
+SCALE_SIZES = (48, 96)  # the layer sizes the scale is judged on
 
 # init_params' messages, by what failed; "keys" is formatted with sizes, keys and got (what the
 # dict holds, or the type's name) or described (the same, with a tensor's shape)
@@ -24,10 +41,25 @@ GRADER_WORDING = {
     "tensor": "{key} should be a torch.Tensor, got {got}",
     "shape": "{key} has shape {shape}, expected {expected} for sizes {sizes}",
     "leaf": "{key} should be a leaf tensor with requires_grad=True, so that loss.backward() fills {key}.grad",
+    "computed": "{key} should be a leaf tensor with requires_grad=True, but it was computed from one (e.g. "
+                "torch.randn(..., requires_grad=True) * std): compute the value first, then call .requires_grad_(), "
+                "so that loss.backward() fills {key}.grad",
     "finite": "{key} contains NaN or inf",
     "identical": "units {i} and {j} of layer {l} start with identical weights (W{l}[:, {i}] == W{l}[:, {j}]): "
                  "they would compute the same thing forever. Draw the weights at random.",
     "constant": "W{l} is constant ({value:g} everywhere): draw the weights at random",
+    "same_seed": "two calls of init_params({sizes}, activation={activation!r}) with generators seeded alike ({seed}) "
+                 "gave different {key}: draw every weight from the generator argument "
+                 "(torch.randn(..., generator=generator)), not from the global random state",
+    "other_seed": "init_params({sizes}, activation={activation!r}) gave the same weights for generators seeded with "
+                  "{seed} and {other}: draw them from the generator argument (torch.randn(..., generator=generator))",
+    "global_state": "init_params({sizes}, activation={activation!r}, generator=...) consumed the global random state: "
+                    "draw every weight from the generator argument (torch.randn(..., generator=generator))",
+    "scale": "W{l} has standard deviation {got:.3g} for activation={activation!r}, expected {expected:.3g} = "
+             "{formula} with fan_in={fan_in}, fan_out={fan_out} (sizes {sizes}): He, sqrt(2 / fan_in), for relu and "
+             "gelu; Xavier, sqrt(2 / (fan_in + fan_out)), for sigmoid and tanh",
+    "bias": "b{l} should start at zero (activation={activation!r}, sizes {sizes})",
+    "raises": "init_params({sizes}, activation={activation!r}) should raise ValueError ({why}); it {got}",
 }
 
 
@@ -57,7 +89,9 @@ def init_random_leaves(init_params: Callable, ex: dict[str, Any], *, wording: Wo
     sizes = ex["sizes"]
     params = init_shapes(init_params, ex, wording=wording)
     for key, t in params.items():
-        if not t.requires_grad or t.grad_fn is not None:
+        if t.grad_fn is not None or not t.is_leaf:
+            raise failure(wording, "computed", {"is_leaf": False}, key=key)
+        if not t.requires_grad:
             raise failure(wording, "leaf", key=key)
         if not torch.isfinite(t).all():
             raise failure(wording, "finite", key=key)
@@ -72,6 +106,67 @@ def init_random_leaves(init_params: Callable, ex: dict[str, Any], *, wording: Wo
                 raise failure(wording, "identical", i=i, j=j, l=l, sizes=sizes)
         if W.numel() >= 2 and bool((W == W.flatten()[0]).all()):
             raise failure(wording, "constant", l=l, value=float(W.flatten()[0]), sizes=sizes)
+
+
+def _same(a: dict, b: dict) -> str | None:
+    """The first key whose tensors differ between two parameter dicts, None when all agree."""
+    return next((k for k in a if not torch.equal(a[k].detach(), b[k].detach())), None)
+
+
+def init_seeded(init: Callable, ex: dict[str, Any], *, wording: Wording = GRADER_WORDING,
+                global_state: bool = False) -> None:
+    """Two calls with generators seeded alike give equal parameters, with another seed other
+    weights: init_params draws from its generator (``ex``: sizes, activation, seed).
+    ``global_state``: also require that the global random state is left untouched (only where
+    the caller's process is the student's: the visible check)."""
+    sizes, activation, seed = ex["sizes"], ex["activation"], ex["seed"]
+
+    def params(s: int) -> dict:
+        return init_shapes(lambda sz: init(sz, activation, s), ex, wording=wording)
+
+    before = torch.get_rng_state() if global_state else None
+    first = params(seed)
+    if before is not None and not torch.equal(before, torch.get_rng_state()):
+        raise failure(wording, "global_state", sizes=sizes, activation=activation)
+    if (key := _same(first, params(seed))) is not None:
+        raise failure(wording, "same_seed", {"key": key}, sizes=sizes, activation=activation, seed=seed, key=key)
+    other = params(seed + 1)
+    if all(torch.equal(first[k].detach(), other[k].detach()) for k in first if k.startswith("W")):
+        raise failure(wording, "other_seed", sizes=sizes, activation=activation, seed=seed, other=seed + 1)
+
+
+def init_scale(init: Callable, ex: dict[str, Any], *, wording: Wording = GRADER_WORDING) -> None:
+    """For every activation, each W_l's empirical standard deviation is within
+    :data:`SCALE_TOLERANCE` of the documented one (He for relu and gelu, Xavier for sigmoid and
+    tanh), and the biases start at zero. ``ex``: sizes (each in :data:`SCALE_SIZES`), seed."""
+    sizes, seed = ex["sizes"], ex["seed"]
+    for activation in (*HE, *XAVIER):
+        params = init_shapes(lambda sz, a=activation: init(sz, a, seed), ex, wording=wording)
+        for l, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+            he = activation in HE
+            expected = math.sqrt(2.0 / fan_in) if he else math.sqrt(2.0 / (fan_in + fan_out))
+            W = params[f"W{l}"].detach().double()
+            got = float(W.std()) if torch.isfinite(W).all() else math.inf
+            if not abs(got / expected - 1) <= SCALE_TOLERANCE:
+                raise failure(wording, "scale", {"got_std": got, "expected_std": expected}, l=l, got=got,
+                              expected=expected, activation=activation, fan_in=fan_in, fan_out=fan_out, sizes=sizes,
+                              formula=f"sqrt(2 / {fan_in})" if he else f"sqrt(2 / ({fan_in} + {fan_out}))")
+            if params[f"b{l}"].detach().abs().max() != 0:
+                raise failure(wording, "bias", l=l, activation=activation, sizes=sizes)
+
+
+def init_raises(raised: Callable, ex: dict[str, Any], *, wording: Wording = GRADER_WORDING) -> None:
+    """An unknown activation, fewer than two sizes, or a size below 1 raise ValueError.
+    ``raised(sizes, activation)`` calls init_params and returns the name of the exception's type
+    (None when it returned); ``ex``: sizes."""
+    sizes = list(ex["sizes"])
+    for case, activation, why in ((sizes, "swish", "an unknown activation"),
+                                  (sizes[:1], "relu", "fewer than two sizes"),
+                                  ([sizes[0], 0, *sizes[1:]], "relu", "a size below 1")):
+        got = raised(case, activation)
+        if got != "ValueError":
+            raise failure(wording, "raises", {"raised": got}, sizes=case, activation=activation, why=why,
+                          got="returned without raising" if got is None else f"raised {got}")
 
 
 def _number(value) -> float:
@@ -115,16 +210,52 @@ STUDENT_WORDING = {
     "shape": ("shapes", GRADER_WORDING["shape"]),
     "leaf": ("trainable leaves", "{key} should be a leaf tensor with requires_grad=True (set it after computing the "
                                  "values, e.g. with .requires_grad_()), so that loss.backward() fills {key}.grad"),
+    "computed": ("trainable leaves", GRADER_WORDING["computed"]),
     "finite": ("finite values", GRADER_WORDING["finite"]),
     "identical": ("random weights", "two units of layer {l} start with identical weights (two equal columns of W{l}, "
                                     "sizes {sizes}): they would stay identical forever"),
     "constant": ("random weights", GRADER_WORDING["constant"]),
+    **{k: ("the generator argument", GRADER_WORDING[k]) for k in ("same_seed", "other_seed", "global_state")},
+    "scale": ("the documented scale", GRADER_WORDING["scale"]),
+    "bias": ("the documented scale", GRADER_WORDING["bias"]),
+    "raises": ("ValueError on bad arguments", GRADER_WORDING["raises"]),
 }
 
 
 def _visible_init(ns) -> str:
     for sizes in ([4, 3], [5, 4, 3], [6, 5, 4, 2], [3, 7, 6, 5, 4]):
         init_random_leaves(ns["init_params"], {"sizes": sizes}, wording=STUDENT_WORDING)
+    return ""
+
+
+def _seeded(ns) -> Callable:
+    return lambda sizes, activation, seed: ns["init_params"](sizes, activation=activation,
+                                                          generator=torch.Generator().manual_seed(seed))
+
+
+def _visible_generator(ns) -> str:
+    for activation, seed in (("relu", 0), ("tanh", 7)):
+        init_seeded(_seeded(ns), {"sizes": [5, 4, 3], "activation": activation, "seed": seed},
+                    wording=STUDENT_WORDING, global_state=True)
+    return ""
+
+
+def _visible_scale(ns) -> str:
+    init_scale(_seeded(ns), {"sizes": [64, 96, 48, 64], "seed": 0}, wording=STUDENT_WORDING)
+    return ""
+
+
+def _visible_raises(ns) -> str:
+    def raised(sizes, activation):
+        try:
+            ns["init_params"](sizes, activation=activation)
+        except NotImplementedError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the student's exception is what is judged
+            return type(e).__name__
+        return None
+
+    init_raises(raised, {"sizes": [4, 3, 2]}, wording=STUDENT_WORDING)
     return ""
 
 
@@ -138,6 +269,9 @@ def _visible_train_step(ns) -> str:
 
 
 VISIBLE = {
-    "init_params": (Visible("shapes for depths 1 to 4, random trainable leaves", _visible_init),),
+    "init_params": (Visible("shapes for depths 1 to 4, random trainable leaves", _visible_init),
+                    Visible("draws from the generator argument", _visible_generator),
+                    Visible("He for relu and gelu, Xavier for sigmoid and tanh; zero biases", _visible_scale),
+                    Visible("ValueError on an unknown activation or invalid sizes", _visible_raises)),
     "train_step": (Visible("train_step lowers the loss and zeroes the gradients", _visible_train_step),),
 }
