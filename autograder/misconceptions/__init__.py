@@ -20,7 +20,9 @@ shrunk counterexample last) is kept here, in the grader; then :func:`name`:
 3. the first variant whose output and arguments-after equal the student's (tensors within
    :mod:`tpcheck.compare`'s tolerance, same shape, dtype and ``requires_grad``) names the
    misconception, provided the student's call really differs from the reference's and the
-   variant's does too. The finding goes in that check's ``details["misconception"]``
+   variant's does too, and it is the only one that does on every failed check of F where the
+   student is wrong; while two agree, the check's fixed bank examples and the counterexample
+   with new values (:func:`perturbed`) tell them apart. The finding goes in that check's ``details["misconception"]``
    (``{"id", "fr", "en"}``); one per function. No variant matching: nothing is said.
 
 Nothing here can cost a submission anything: any fault (the student's or a variant's) just
@@ -41,7 +43,7 @@ import torch
 from autograder.checks.spec import Assignment, Check
 from autograder.results import FAILED, CheckResult
 from autograder.submission import StudentRaised, Submission
-from tpcheck.boundary import realize_args
+from tpcheck.boundary import Struct, Trainable, realize_args
 from tpcheck.compare import ATOL, RTOL, flatten, type_name
 
 
@@ -146,12 +148,35 @@ def _identify(assignment, submission, found: Catalog, failed: list[int], example
             first = i if first is None else first
             if not candidates:
                 return None  # no variant is what the student wrote
-            if n == len(inputs) - 1 and len(candidates) > 1 and bank is not None and n == 0:
-                inputs.extend(bank())  # told apart on the fixed examples
+            if n == len(inputs) - 1 and len(candidates) > 1 and len(inputs) == 1:
+                # told apart on the fixed bank examples, and on the counterexample with new values
+                inputs.extend([*(bank() if bank is not None else ()), *(perturbed(examples[i], k) for k in (1, 2))])
     if candidates is None or len(candidates) != 1:
         return None
     (only,) = candidates
     return first, next(e for e in entries if e.id == only)
+
+
+def perturbed(example: Any, seed: int) -> Any:
+    """``example`` with every floating-point tensor's values drawn anew in [0, 1) (seeded), same
+    shapes and dtypes: an input on which two variants that agreed on a shrunk counterexample
+    (zeros, a single example) usually differ."""
+    g = torch.Generator().manual_seed(seed)
+
+    def walk(v):
+        if isinstance(v, torch.Tensor):
+            return torch.rand(v.shape, generator=g, dtype=v.dtype) if v.is_floating_point() else v
+        if isinstance(v, Trainable):
+            return dataclasses.replace(v, value=walk(v.value))
+        if isinstance(v, Struct):
+            return dataclasses.replace(v, fields=tuple(walk(f) for f in v.fields))
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)) and not hasattr(v, "_fields"):
+            return type(v)(walk(x) for x in v)
+        return v
+
+    return walk(example)
 
 
 def _arguments(found: Catalog, check: Check, example: Any):

@@ -97,10 +97,11 @@ def test_misconceptions_of_the_mutant_suite_are_named(outcomes):
             continue
         expected += 1
         if ids == [want] and set(found) <= set(m.overrides):
-            right.append(m.name)
+            right.append((m.assignment, m.name))
         elif ids:
             wrong.append((m.name, found))
-    missed = [m.name for m, found in outcomes if EXPECTED[(m.assignment, m.name)] and m.name not in right]
+    missed = [(m.assignment, m.name) for m, found in outcomes
+              if EXPECTED[(m.assignment, m.name)] and (m.assignment, m.name) not in right]
     share = len(right) / expected
     print(f"\nmisconceptions named correctly: {len(right)}/{expected} = {share:.0%}; missed: {missed}")
     assert not wrong
@@ -115,3 +116,16 @@ def test_no_misconception_named_for_a_correct_variant(label, name, overrides, as
 @pytest.mark.parametrize("name", ["tp1_perceptron", "tp2_shallow", "tp3_deep"])
 def test_no_misconception_named_for_the_reference(name, assignments):
     assert named(run(assignments[name], submission(name, {}), "dev")) == {}
+
+
+def test_the_class_report_counts_the_misconceptions_of_the_week():
+    from autograder.report.classreport import class_report_html, misconception_counts
+    from autograder.results import FAILED, CheckResult, Graded
+
+    found = {"id": "missing_sigmoid_derivative", "fr": "…", "en": "δ1 without the sigmoid derivative (δ2 W2ᵀ)"}
+    r = CheckResult("tp2_shallow.hidden_delta.matches_reference", "δ1", "hidden_delta", FAILED, 0.0, 1.0, True,
+                    "differs", details={"misconception": found})
+    graded = [Graded(s, "tp2_shallow", [r], 1.0) for s in ("a", "b")] + [Graded("c", "tp2_shallow", [], 1.0)]
+    assert misconception_counts(graded) == [("missing_sigmoid_derivative", "hidden_delta", found["en"], 2)]
+    page = class_report_html(graded)
+    assert "Misconceptions of the week" in page and found["en"] in page
