@@ -6,7 +6,8 @@ Grading is the ordered list of stages of ../shared/DESIGN.md, one module each in
 1. ``find`` — the class's submissions in nbgrader's ``submitted/<student>/<assignment>/`` layout;
 2. ``extract`` — the notebook read as JSON, the graded definitions kept (``ast``), nothing run;
 3. ``sandbox`` — a bubblewrap worker loaded with that code (or none for an untouched template);
-4. ``run_checks`` — the assignment's checks (:mod:`autograder.checks`) through the worker;
+4. ``run_checks`` — the assignment's checks (:mod:`autograder.checks`) through the worker, then
+   the misconception each failure reproduces named (:mod:`autograder.misconceptions`);
 5. ``threshold`` — the training run with the student's functions, accuracy computed here;
 6. ``store`` — the submission's result files, written atomically (a killed run resumes);
 7. ``gradebook`` — ``grades.csv`` (and the nbgrader database) from every stored result;
@@ -27,7 +28,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
 
-from autograder import checks, registry, report
+from autograder import checks, misconceptions, registry, report
 from autograder.results import FAILED, NO_NOTEBOOK, NO_SUBMISSION, CheckResult, Graded
 from autograder.stages import freshness, late, threshold
 from autograder.stages import sandbox as sandboxes
@@ -35,7 +36,6 @@ from autograder.stages.exports import write_exports
 from autograder.stages.extract import ExtractError, extract, read_notebook
 from autograder.stages.find import scan
 from autograder.stages.gradebook import gradebook_csv
-from autograder.stages.run_checks import run_assignment
 from autograder.stages.similarity import class_similarity
 from autograder.stages.store import atomic_write, load_result, stored_inputs, write_results
 from autograder.submission import Unfilled
@@ -106,7 +106,7 @@ def _grade_one(student: str, notebook: Path | None, assignment_name: str, *, pro
     def run_checks(submission) -> Graded | None:
         """The checks, then the training run; None when they ran (a grader fault ends it all)."""
         try:
-            graded.results = run_assignment(assignment, submission, profile)
+            graded.results = misconceptions.run(assignment, submission, profile)  # run_assignment, then the misconceptions named
             if assignment.threshold is not None:
                 graded.results.append(threshold.run_threshold(
                     assignment_name, assignment.threshold, submission, graded.results,

@@ -109,6 +109,9 @@ class AssignmentReport:
     # for the instructor to read, never a penalty
     similar: list[Pair] = ()
     absent: list[str] = ()  # roster students with no submission (rows, but not in the statistics)
+    # "the misconception of the week" (autograder.misconceptions): (id, function, English sentence,
+    # how many students), most frequent first
+    misconceptions: list[tuple[str, str, str, int]] = ()
 
 
 def assignment_report(name: str, graded: list[Graded], refused: Iterable[tuple[str, str]] = ()) -> AssignmentReport:
@@ -143,7 +146,22 @@ def assignment_report(name: str, graded: list[Graded], refused: Iterable[tuple[s
         noted=[(g.student, g.notes) for g in sorted(graded, key=lambda g: g.student) if g.notes and not g.error],
         runtime_median=statistics.median(seconds) if seconds else 0.0, runtime_max=max(seconds, default=0.0),
         runtime_total=sum(seconds), slowest=[(g.student, g.seconds) for g in slowest], threshold=threshold, rows=rows,
-        refused=sorted(refused), absent=absent)
+        refused=sorted(refused), absent=absent, misconceptions=misconception_counts(graded))
+
+
+def misconception_counts(graded: Iterable[Graded]) -> list[tuple[str, str, str, int]]:
+    """(id, function, English sentence, how many students) of the misconceptions named on the
+    submissions' checks (each student counted once per misconception), most frequent first."""
+    students: dict[tuple[str, str], set[str]] = {}
+    sentence: dict[tuple[str, str], str] = {}
+    for g in graded:
+        for r in g.results:
+            if found := (r.details or {}).get("misconception"):
+                key = (found["id"], r.function)
+                students.setdefault(key, set()).add(g.student)
+                sentence[key] = found.get("en", "")
+    return sorted(((i, f, sentence[(i, f)], len(s)) for (i, f), s in students.items()),
+                  key=lambda row: (-row[3], row[1], row[0]))
 
 
 def lateness(seconds: float) -> str:

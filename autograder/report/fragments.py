@@ -107,7 +107,7 @@ def render_details(details: dict[str, Any]) -> Markup:
     if rows:
         table = Markup('<table class="cmp"><tr><th></th><th>attendu</th><th>obtenu</th></tr>{}</table>').format(
             Markup("").join(rows))
-    rest = [(k, v) for k, v in details.items() if k not in done and v is not None]
+    rest = [(k, v) for k, v in details.items() if k not in done and v is not None and k != "misconception"]  # its own box
     if rest:
         items = Markup("").join(Markup("<tr><th>{}</th><td>{}</td></tr>").format(DETAIL_LABELS.get(k, k), _detail(k, v))
                                 for k, v in rest)
