@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 from typing import Any
 
 import torch
@@ -134,7 +135,9 @@ def run_assignment(assignment: Assignment, submission: Submission, profile: str 
 # else (a mismatch, a raise, a timeout, a property that cannot be replayed): the search runs as
 # it always did, from scratch, and its minimal counterexample is the grade's.
 
-FAST_PATH = True  # False: every check goes straight to the search (the benchmarks' A/B)
+# False (or TP_CHECKS_SEARCH_ONLY=1 in the environment, which the grading pool's workers inherit):
+# every check goes straight to the search — the benchmarks' A/B; the grades are the same
+FAST_PATH = os.environ.get("TP_CHECKS_SEARCH_ONLY", "") != "1"
 _DRAWN: dict[tuple, tuple[Any, list[Any]]] = {}  # (check id, strategy id, profile) → (strategy, examples)
 MAX_ROUNDS = 64  # calls a property makes one after the other on one example; more: the search decides
 
