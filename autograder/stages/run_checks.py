@@ -146,8 +146,9 @@ def _clone(value: Any) -> Any:
     """A deep copy of an example or an answer, fast for what they are made of (plain tensors in
     dicts, lists and tuples); anything else through :func:`copy.deepcopy`."""
     if isinstance(value, torch.Tensor):
-        return value.clone() if type(value) is torch.Tensor and value.is_leaf and not value.requires_grad \
-            else copy.deepcopy(value)
+        if type(value) is torch.Tensor and not (value.is_leaf and value.requires_grad):
+            return value.clone()  # a non-leaf keeps its graph: the clone tracks gradients as it does
+        return copy.deepcopy(value)
     if type(value) is dict:
         return {k: _clone(v) for k, v in value.items()}
     if type(value) in (list, tuple):
