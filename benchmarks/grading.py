@@ -202,7 +202,12 @@ def main() -> int:
         print(f"  search only      {searched:7.1f} s   {searched / n:6.1f} s per student "
               f"(no fast path: {searched / seconds:.1f}× slower)")
     if not args.skip_nbgrader:
-        theirs = plain_nbgrader()
+        try:
+            theirs = plain_nbgrader()
+        except subprocess.CalledProcessError as e:  # say why, keep the figures above
+            tail = (e.stderr or b"").decode(errors="replace").strip().splitlines()[-3:]
+            print(f"nbgrader autograde failed ({' '.join(e.cmd[2:])}): {' | '.join(tail)}")
+            return 1
         print(f"nbgrader autograde {theirs:7.1f} s   {theirs / n:6.1f} s per student "
               f"(sequential, experiments included, thresholds on mnist-sample)")
         print(f"ratio              {theirs / seconds:7.1f}×  (goal ≥ 10)")
