@@ -18,7 +18,7 @@ PARTS = {"tp1": ("tp1", "perceptron"), "tp2": ("tp2", "shallow"), "tp3": ("tp3",
 SANDBOX_MODULES = ("test_sandbox", "test_grade", "test_hostile_class", "test_files", "test_examples", "test_tp4",
                    "test_threshold", "test_forgery", "test_driver", "test_interrupt", "test_resources", "test_grade_cli",
                    "test_run_autograder", "test_term", "test_sourcemap", "test_cluster", "test_root_cause",
-                   "test_misconceptions_sandbox")
+                   "test_misconceptions_sandbox", "test_recipes", "test_trial_batch")
 NBGRADER_MODULES = ("test_nbgrader", "test_release", "test_tp3_release", "test_plain_release", "test_roundtrip",
                     "test_data_in_notebook")
 # modules that grade whole classes (a minute or more each): `slow`, out of `make test-fast`

@@ -308,10 +308,11 @@ class Functions(Mapping):
         data = answer.get("data")
         return data.get("output") if isinstance(data, dict) else None
 
-    def trainer(self, params: dict, budget: dict) -> RemoteTrainer:
-        """Part 3's parameters and optimizer, kept in the student's process."""
-        handle = self._run_open({"op": "open", "budget": budget, "data": {"params": params}})
-        return RemoteTrainer(self, handle)
+    def trainer(self, params: dict, budget: dict, kind: str = "deep") -> RemoteTrainer:
+        """The parameters of a training run (Part 3's with their optimizer, Part 2's alone: ``kind``,
+        :data:`tpworker.student.TRAINERS`), kept in the student's process."""
+        handle = self._run_open({"op": "open", "kind": kind, "budget": budget, "data": {"params": params}})
+        return RemoteTrainer(self, handle, kind)
 
     def _run_open(self, request: dict) -> int:
         answer = self.student.exchange(request)
@@ -321,14 +322,23 @@ class Functions(Mapping):
 
 
 class RemoteTrainer:
-    def __init__(self, functions: Functions, handle: int):
-        self.functions, self.handle = functions, handle
+    def __init__(self, functions: Functions, handle: int, kind: str = "deep"):
+        self.functions, self.handle, self.kind = functions, handle, kind
 
-    def step(self, train_step: Callable, x: torch.Tensor, labels: torch.Tensor, **kwargs: Any) -> Any:
-        if "train_step" not in self.functions.names:
-            raise KeyError("train_step")
-        return self.functions._run({"op": "step", "handle": self.handle, "name": "train_step",
+    def step(self, train_step: Callable | Mapping, x: torch.Tensor, labels: torch.Tensor, **kwargs: Any) -> Any:
+        """One mini-batch: the student's ``train_step`` (deep) or its four functions (shallow) there."""
+        needed = ("train_step",) if self.kind == "deep" else ("forward", "loss", "backward", "update")
+        for name in needed:
+            if name not in self.functions.names:
+                raise KeyError(name)
+        return self.functions._run({"op": "step", "handle": self.handle, "name": needed[0] if self.kind == "deep" else "",
                                     "data": {"x": x, "labels": labels, "kwargs": kwargs}})
+
+    def predict(self, functions: Mapping, x: torch.Tensor) -> Any:
+        """``forward``'s first output on the parameters there (shallow)."""
+        if "forward" not in self.functions.names:
+            raise KeyError("forward")
+        return self.functions._run({"op": "predict", "handle": self.handle, "name": "forward", "data": {"x": x}})
 
     def values(self) -> dict:
         values = self.functions._run({"op": "read", "handle": self.handle})

@@ -8,7 +8,9 @@ the learning curve and the confusion matrix itself (:mod:`autograder.stages.thre
 
 Parts 1–3 run in the sandbox's driver (:mod:`tpworker.driver`), apart from the student's process:
 ``ns`` is then the driver's view of the student's functions, each call crossing the wire, and
-Part 3's parameters and optimizer stay in the student's process as a :class:`Trainer` (``ns.trainer``).
+the parameters stay in the student's process as handles (``ns.trainer``): Part 2's as a
+:class:`ShallowTrainer`, Part 3's with their optimizer as a :class:`Trainer`; a mini-batch then costs one
+exchange that carries no parameters.
 Part 4 (``cnn``, whose model is the student's ``nn.Module`` class) and Part 2b (``modules``,
 whose network is made of the student's module classes, objects that cannot leave that process)
 run in the student's process.
@@ -101,34 +103,77 @@ def shallow(ns: Namespace, data: dict, budget: dict) -> dict:
     """Part 2: the notebook's ``forward``, ``loss``, ``backward`` and ``update``, with one η per
     layer (the hidden layer's is budget["hidden_lr_scale"] times the output layer's: two calls
     of ``update`` on the whole params and grads, as its docstring prescribes, each layer kept
-    from the call with its η); predictions are the argmax of ``forward``'s outputs."""
-    forward, loss, backward, update = ns["forward"], ns["loss"], ns["backward"], ns["update"]
+    from the call with its η); predictions are the argmax of ``forward``'s outputs. The parameters
+    stay where the student's functions run (a :class:`ShallowTrainer`): only the mini-batch and
+    η go there each step, the loss comes back."""
+    for name in ("forward", "loss", "backward", "update"):
+        ns[name]  # all four, or KeyError  # noqa: B018
     x, y, x_test = _floats(data)
     t = _one_hot(y, int(budget["classes"]))
-    params = data["params"]
+    trainer = ns.trainer(data["params"], budget, kind="shallow") if hasattr(ns, "trainer") \
+        else ShallowTrainer(data["params"], budget)
     generator = torch.Generator().manual_seed(int(budget["seed"]))
     per_epoch = math.ceil(len(x) / int(budget["batch_size"]))
     total, step = int(budget["epochs"]) * per_epoch, 0
-    scale = float(budget.get("hidden_lr_scale", 1.0))
-    before = _labels(forward(params, x_test)[0].argmax(1), len(x_test), "forward")
+
+    def predictions_now() -> torch.Tensor:
+        return _labels(trainer.predict(ns, x_test).argmax(1), len(x_test), "forward")
+
+    before = predictions_now()
     predictions, losses = [], []
     for _ in range(int(budget["epochs"])):
         total_loss, seen = 0.0, 0
         for idx in _batches(len(x), int(budget["batch_size"]), generator):
-            y_out, cache = forward(params, x[idx])
-            total_loss += float(loss(y_out, t[idx])) * len(idx)
+            total_loss += float(trainer.step(ns, x[idx], t[idx], lr=_schedule(budget, step, total))) * len(idx)
             seen += len(idx)
-            grads = backward(params, cache, t[idx])
-            lr = _schedule(budget, step, total)
-            # update's contract: params and grads keyed alike (all four): two whole updates, one
-            # per layer's η, keeping each layer from its own (never partial dicts)
-            hidden = _params(update(params, grads, lr * scale), set(params), "update")
-            output = _params(update(params, grads, lr), set(params), "update")
-            params = {**{k: hidden[k] for k in ("W1", "b1")}, **{k: output[k] for k in ("W2", "b2")}}
             step += 1
         losses.append(total_loss / max(seen, 1))
-        predictions.append(_labels(forward(params, x_test)[0].argmax(1), len(x_test), "forward"))
+        predictions.append(predictions_now())
     return {"before": before, "predictions": torch.stack(predictions), "train_loss": losses}
+
+
+def _copy(value: Any) -> Any:
+    """What the wire would give a function: copies of the tensors (in dicts, lists, tuples)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*(_copy(v) for v in value))
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy(v) for v in value)
+    return value
+
+
+class ShallowTrainer:
+    r"""Part 2's parameters where the student's functions run (the student's process under the
+    driver, :mod:`tpworker.student`): a step is ``forward``, ``loss``, ``backward`` and the two
+    whole ``update``\ s (one per layer's η, each layer kept from its own), each function given
+    copies of its arguments as a call over the wire would; it returns the mini-batch's loss."""
+
+    def __init__(self, params: dict, budget: dict):
+        self.params = {k: v.detach().clone() for k, v in params.items()}
+        self.scale = float(budget.get("hidden_lr_scale", 1.0))
+
+    def step(self, ns: Namespace, x: torch.Tensor, t: torch.Tensor, *, lr: float) -> float:
+        forward, loss, backward, update = ns["forward"], ns["loss"], ns["backward"], ns["update"]
+        params = self.params
+        y_out, cache = forward(_copy(params), _copy(x))
+        value = float(loss(_copy(y_out), _copy(t)))
+        grads = backward(_copy(params), _copy(cache), _copy(t))
+        # update's contract: params and grads keyed alike (all four): two whole updates, one
+        # per layer's η, keeping each layer from its own (never partial dicts)
+        hidden = _params(update(_copy(params), _copy(grads), lr * self.scale), set(params), "update")
+        output = _params(update(_copy(params), _copy(grads), lr), set(params), "update")
+        self.params = {**{k: hidden[k] for k in ("W1", "b1")}, **{k: output[k] for k in ("W2", "b2")}}
+        return value
+
+    def predict(self, ns: Namespace, x: torch.Tensor) -> Any:
+        """``forward``'s outputs (its first result) on the parameters now."""
+        return ns["forward"](_copy(self.params), _copy(x))[0]
+
+    def values(self) -> dict:
+        return {k: v.detach().clone() for k, v in self.params.items()}
 
 
 class Trainer:

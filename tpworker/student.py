@@ -32,7 +32,7 @@ from tpcheck.forbidden import CallRecorder, Policy, canary
 
 from .framing import cap, read_blocking, read_message, write_message
 from .probes import PROBES
-from .recipes import RECIPES, Trainer
+from .recipes import RECIPES, ShallowTrainer, Trainer
 from .shared import Memory, keep_freed_memory
 from .wire import Shared
 
@@ -84,6 +84,9 @@ def main() -> int:
             write_message(ANSWERS, {"ok": False, "exc_type": "UnsendableResult", "message": str(e)[:500]})
 
 
+TRAINERS = {"deep": Trainer, "shallow": ShallowTrainer}  # the kinds of training state of ``open``
+
+
 def _answer(namespace: dict, memory: Memory | None, trainers: dict, request: dict) -> dict:
     op = request.get("op")
     if op in ("call", "map"):
@@ -106,13 +109,18 @@ def _answer(namespace: dict, memory: Memory | None, trainers: dict, request: dic
                                             **realize(dict(data["kwargs"]), namespace.get))
         return {"ok": True, "data": {"output": _structs(output)}}
     if op == "open":
-        trainers[len(trainers)] = Trainer(request["data"]["params"], dict(request["budget"]))
+        kind = TRAINERS[str(request.get("kind", "deep"))]
+        trainers[len(trainers)] = kind(request["data"]["params"], dict(request["budget"]))
         return {"ok": True, "data": {"handle": len(trainers) - 1}}
     if op == "step":
         data = request["data"]
-        loss = trainers[int(request["handle"])].step(namespace[request["name"]], data["x"], data["labels"],
-                                                     **dict(data["kwargs"]))
+        trainer = trainers[int(request["handle"])]
+        functions = namespace[request["name"]] if request.get("name") else namespace  # train_step, or all (shallow)
+        loss = trainer.step(functions, data["x"], data["labels"], **dict(data["kwargs"]))
         return {"ok": True, "data": {"output": loss}}
+    if op == "predict":
+        output = trainers[int(request["handle"])].predict(namespace, request["data"]["x"])
+        return {"ok": True, "data": {"output": _structs(output)}}
     if op == "read":
         return {"ok": True, "data": {"output": trainers[int(request["handle"])].values()}}
     if op in ("train", "probe"):  # Part 4: the student's classes cannot leave this process

@@ -7,7 +7,9 @@ form a student can read. Nothing is printed.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import os
 from typing import Any
 
 import torch
@@ -19,16 +21,17 @@ from autograder.checks import profiles
 from autograder.checks.spec import WHOLE_SUBMISSION, Assignment, Check, Context
 from autograder.results import ERROR, FAILED, NOT_IMPLEMENTED, NOT_JUDGED, PASSED, CheckResult
 from autograder.stages import blame
-from autograder.submission import InProcess, StudentRaised, Submission, describe_violation
+from autograder.submission import Call, InProcess, StudentRaised, Submission, describe_violation
 from tpcheck.boundary import OPTIMIZERS, Optimizer, Struct, Trainable
 from tpcheck.compare import Mismatch
 from tpcheck.forbidden import scan_source
 
 
 def run_check(check: Check, submission: Submission, assignment: Assignment,
-              profile: str = "grading") -> CheckResult:
+              profile: str = "grading", *, fast: bool | None = None) -> CheckResult:
     """Run one check against a submission and return its result (never raises for the
-    student's faults)."""
+    student's faults). ``fast``: try the examples Hypothesis would draw in one batch first
+    (:func:`fast_passes`); Hypothesis searches and shrinks only when one of them fails."""
     base = dict(check_id=assignment.check_id(check), title=check.title, function=check.function,
                 max_points=check.points, hidden=check.hidden)
 
@@ -73,6 +76,8 @@ def run_check(check: Check, submission: Submission, assignment: Assignment,
     chosen = profiles.profile(profile)
     if check.max_examples is not None:
         chosen = hsettings(chosen, max_examples=min(check.max_examples, chosen.max_examples))
+    if (FAST_PATH if fast is None else fast) and fast_passes(check, submission, assignment, profile):
+        return result(PASSED)
 
     @hsettings(chosen)
     @given(check.strategy)
@@ -117,6 +122,151 @@ def run_assignment(assignment: Assignment, submission: Submission, profile: str 
                    if c.function == WHOLE_SUBMISSION and r.passed else r
                    for c, r in zip(assignment.checks, results)]
     return results
+
+
+# --- the fast path: the examples of a passing run, drawn once, tried in one batch --------------------
+#
+# A derandomized search draws the same examples for every submission until one fails: which
+# examples a passing run sees depends only on the check's strategy, the settings and the digest
+# of ``search`` above, never on the student. They are drawn once per process (by ``search``
+# itself, on a property that records and always passes) and kept; a submission is first tried on
+# all of them, their calls batched round by round (one exchange per round, calls in the order the
+# search would make them). All pass: the check passed, exactly as the search would say. Anything
+# else (a mismatch, a raise, a timeout, a property that cannot be replayed): the search runs as
+# it always did, from scratch, and its minimal counterexample is the grade's.
+
+# False (or TP_CHECKS_SEARCH_ONLY=1 in the environment, which the grading pool's workers inherit):
+# every check goes straight to the search — the benchmarks' A/B; the grades are the same
+FAST_PATH = os.environ.get("TP_CHECKS_SEARCH_ONLY", "") != "1"
+_DRAWN: dict[tuple, tuple[Any, list[Any]]] = {}  # (check id, strategy id, profile) → (strategy, examples)
+MAX_ROUNDS = 64  # calls a property makes one after the other on one example; more: the search decides
+
+
+def _clone(value: Any) -> Any:
+    """A deep copy of an example or an answer, fast for what they are made of (plain tensors in
+    dicts, lists and tuples); anything else through :func:`copy.deepcopy`."""
+    if isinstance(value, torch.Tensor):
+        if type(value) is torch.Tensor and not (value.is_leaf and value.requires_grad):
+            return value.clone()  # a non-leaf keeps its graph: the clone tracks gradients as it does
+        return copy.deepcopy(value)
+    if type(value) is dict:
+        return {k: _clone(v) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(_clone(v) for v in value)
+    if value is None or type(value) in (int, float, str, bool):
+        return value
+    if type(value) in (Call, Struct, Trainable, Optimizer):  # plain dataclasses of the above
+        return dataclasses.replace(value, **{f.name: _clone(getattr(value, f.name)) for f in dataclasses.fields(value)})
+    return copy.deepcopy(value)
+
+
+class _Pending(BaseException):  # noqa: N818 - not an error: "this call is not answered yet" (no except Exception catches it)
+    pass
+
+
+class _NoDraw:
+    """The submission of the recording run: every function exists, no source to scan."""
+
+    def has(self, name: str) -> bool:
+        return True
+
+    def source(self, name: str | None = None) -> None:
+        return None
+
+
+def drawn_examples(check: Check, assignment: Assignment, profile: str = "grading") -> list[Any]:
+    """The examples a passing run of ``check`` sees, in order, drawn by the search itself (cached
+    per process: the cost of drawing is paid once per class, not per submission)."""
+    key = (assignment.check_id(check), id(check.strategy), profile)
+    if key not in _DRAWN:
+        seen: list[Any] = []
+
+        def record(_ctx, example):
+            seen.append(copy.deepcopy(example))
+
+        outcome = run_check(dataclasses.replace(check, prop=record, needs=()), _NoDraw(), assignment, profile, fast=False)
+        _DRAWN[key] = (check.strategy, seen if outcome.passed else [])
+    return _DRAWN[key][1]
+
+
+class _Replay:
+    """A submission that answers a property's calls from the answers of earlier rounds; the first
+    call past them is recorded and ends the property (:class:`_Pending`)."""
+
+    def __init__(self, inner: Submission, answers: list[Any]):
+        self._inner, self.answers, self.request = inner, answers, None
+        self._used = 0
+
+    def __getattr__(self, name: str) -> Any:  # has, source, wrong, rebuilt… of the real submission
+        return getattr(self._inner, name)
+
+    def invoke(self, name, args, policy=None, kwargs=None):
+        return self._next(("one", name, policy, [(tuple(args), dict(kwargs or {}))]))
+
+    def invoke_many(self, name, calls, policy=None):
+        return self._next(("many", name, policy, [(tuple(a), dict(k or {})) for a, k in calls]))
+
+    def _next(self, request):
+        if self._used < len(self.answers):
+            kind, name, answer = self.answers[self._used]
+            self._used += 1
+            if (kind, name) != request[:2]:
+                raise _Pending  # not the call of the last round: not replayable, never answered
+            return _clone(answer)
+        self.request = request
+        raise _Pending
+
+
+def fast_passes(check: Check, submission: Submission, assignment: Assignment, profile: str = "grading") -> bool:
+    """Whether ``check`` passes on every example its search would draw for a passing run (then
+    the search would pass too); False sends it to the search. Costs one exchange a round."""
+    examples = drawn_examples(check, assignment, profile)
+    if not examples:
+        return False
+    answers: list[list[Any]] = [[] for _ in examples]
+    pending = list(range(len(examples)))
+    for _ in range(MAX_ROUNDS):
+        asked: list[tuple[int, _Replay]] = []
+        for i in pending:
+            replay = _Replay(submission, answers[i])
+            try:
+                check.prop(Context(replay, assignment.policy, check.function), _clone(examples[i]))
+            except _Pending:
+                if replay.request is None:
+                    return False
+                asked.append((i, replay))
+            except Exception:  # noqa: BLE001 - a mismatch, a raise, a fault of the check: the search decides
+                return False
+        if not asked:
+            return True
+        if not _answer_round(submission, asked, answers):
+            return False
+        pending = [i for i, _ in asked]
+    return False
+
+
+def _answer_round(submission: Submission, asked: list, answers: list[list[Any]]) -> bool:
+    """The recorded calls of one round, one exchange per function (in example order)."""
+    groups: dict[tuple, list[tuple[int, Any]]] = {}
+    for i, replay in asked:
+        kind, name, policy, calls = replay.request
+        groups.setdefault((name, id(policy)), []).append((i, replay.request))
+    for (name, _), requests in groups.items():
+        policy = requests[0][1][2]
+        flat = [c for _, request in requests for c in request[3]]
+        try:
+            trial = getattr(submission, "invoke_trial", None)
+            done = trial(name, flat, policy) if trial else submission.invoke_many(name, flat, policy)
+        except Exception:  # noqa: BLE001 - raised, timed out, died: the search will meet it one call at a time
+            return False
+        if len(done) != len(flat):
+            return False
+        at = 0
+        for i, (kind, _, _, calls) in requests:
+            got = done[at : at + len(calls)]
+            at += len(calls)
+            answers[i].append((kind, name, got[0] if kind == "one" else got))
+    return True
 
 
 def _raised(result, e: StudentRaised, example) -> CheckResult:

@@ -168,6 +168,7 @@ class Sandbox:
         # functions that hung or killed their worker: not run again (shrinking a timeout would
         # cost a timeout per attempt); later calls fail at once with the same reason
         self._poisoned: dict[str, StudentRaised] = {}
+        self._after_trial = False  # the worker was killed by a trial batch (invoke_many(trial=True))
         self._spent = 0.0
         self._scratch = Path(tempfile.mkdtemp(prefix="tp-sandbox-"))
         self._cgroup: cgroups.Group | None = None
@@ -197,17 +198,24 @@ class Sandbox:
         return _call_of(self._exchange(name, request, self.limits.call_seconds))
 
     def invoke_many(self, name: str, calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
-                    policy: Policy = ANYTHING) -> list[Call]:
+                    policy: Policy = ANYTHING, *, trial: bool = False) -> list[Call]:
         """The calls in one exchange, which together get one call's time limit (an honest
-        batch — finite differences of a small net — takes milliseconds)."""
+        batch — finite differences of a small net — takes milliseconds). ``trial`` (the checks'
+        fast path, :func:`autograder.stages.run_checks.fast_passes`): a batch that hangs or kills
+        the worker poisons nothing and costs nothing of the submission's time — the worker is
+        restarted and the search then meets the same calls one at a time, as it always did."""
         if not calls:
             return []
         request = {"op": "map", "name": name, "policy": dataclasses.asdict(policy),
                    "data": {"calls": [{"args": list(args), "kwargs": dict(kwargs or {})} for args, kwargs in calls]}}
-        answers = self._exchange(name, request, self.limits.call_seconds).get("calls")
+        answers = self._exchange(name, request, self.limits.call_seconds, trial=trial).get("calls")
         if not isinstance(answers, tuple) or len(answers) != len(calls) or not all(isinstance(a, dict) for a in answers):
             raise StudentRaised(name, "WorkerDied", "the process running your code answered out of turn")
         return [_call_of(a) for a in answers]
+
+    def invoke_trial(self, name: str, calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+                     policy: Policy = ANYTHING) -> list[Call]:
+        return self.invoke_many(name, calls, policy, trial=True)
 
     def train(self, recipe: str, data: dict[str, Any], budget: dict[str, Any], seconds: float) -> Any:
         """Run the training recipe ``recipe`` (:mod:`tpworker.recipes`) with the submission's
@@ -224,7 +232,7 @@ class Sandbox:
         return self._exchange(str(data.get("name") or name), request, seconds).get("output")
 
     def _exchange(self, name: str, request: dict[str, Any], seconds: float, *,
-                  own_budget: bool = False) -> dict[str, Any]:
+                  own_budget: bool = False, trial: bool = False) -> dict[str, Any]:
         """Send one request and return its answer's data; a hang or a dead worker poisons
         ``name`` (later requests for it fail at once with the same reason). ``own_budget``: the
         request gets ``seconds`` whatever the submission has spent, and does not count there."""
@@ -242,11 +250,21 @@ class Sandbox:
             self._send(request, start + budget)
             answer = self._receive(start + budget - time.monotonic())
         except TimeoutError:
+            if trial:  # the fast path's batch: nothing happened, as far as the grade goes
+                self._kill()
+                self._after_trial = True
+                self._spent -= time.monotonic() - start  # (the finally adds it back: net zero)
+                raise StudentRaised(name, "TimeoutError", "trial batch") from None
             self.events.append(f"{name}: no answer within {budget:g} s; the worker was killed")
             self._kill()
             self._poisoned[name] = StudentRaised(name, "TimeoutError", f"took longer than {budget:g} s (infinite loop?)")
             raise self._poisoned[name] from None
         except (EOFError, BrokenPipeError, OSError, ValueError):
+            if trial:
+                self._kill()
+                self._after_trial = True
+                self._spent -= time.monotonic() - start
+                raise StudentRaised(name, "WorkerDied", "trial batch") from None
             code = self._kill(grace=1.0)  # let a worker that exited report its own status
             what = _death(code)
             self.events.append(f"{name}: the worker {what}")
@@ -424,7 +442,9 @@ class Sandbox:
             self.load_error = {k: answer.get(k) for k in ("exc_type", "message", "line")}
 
     def _restart(self) -> None:
-        self.events.append("worker restarted")
+        if not self._after_trial:  # a trial batch's restart is no event of the submission's
+            self.events.append("worker restarted")
+        self._after_trial = False
         functions, error = self.functions, self.load_error
         self._kill()  # a worker that died by itself leaves its pipes and cgroup behind
         self._start()
