@@ -66,7 +66,25 @@ def _grade(assignment: str, function: str, namespace: dict[str, Any], source: st
             if dataset not in spec.threshold.budgets:
                 dataset = next(iter(spec.threshold.budgets))
         return [threshold.run_threshold(assignment, spec.threshold, submission, gate, dataset=dataset, device=device)]
-    return [run_check(c, submission, spec) for c in spec.checks if c.function == function]
+    return _with_blame(spec, submission, function)
+
+
+def _with_blame(spec, submission, function: str) -> list[CheckResult]:
+    """The checks of ``function`` with the blame rule applied, as ``autograder grade`` applies it
+    (:mod:`autograder.stages.blame`): the checks of the functions it uses (and those its checks
+    need), transitively, run too, so that a failure caused by one of them is "not judged" here as
+    well; the other functions' checks count as passed (they cannot be blamed for anything)."""
+    from autograder.results import PASSED
+    from autograder.stages import blame
+
+    deps = blame.dependencies(spec, submission)
+    needed = {g for c in spec.checks if c.function == function for g in c.needs}
+    involved = blame.closure(deps, {function, *needed})
+    results = [run_check(c, submission, spec) if c.function in involved else
+               CheckResult(spec.check_id(c), c.title, c.function, PASSED, c.points, c.points, c.hidden)
+               for c in spec.checks]
+    results = blame.apply(spec, submission, results, lambda c, s: run_check(c, s, spec))
+    return [r for c, r in zip(spec.checks, results) if c.function == function]
 
 
 def _notebook_source(namespace: dict[str, Any], spec) -> str:
