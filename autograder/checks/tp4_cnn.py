@@ -375,7 +375,7 @@ ASSIGNMENT = Assignment(
     # one block per stage) with train_step, Nesterov SGD and a one-cycle η, flips and crops;
     # such a network reaches about 0.9 on CIFAR-10 in 10 epochs, the goal keeps a wide margin.
     threshold=Threshold(
-        recipe="cnn", title="trained on CIFAR-10 with your ResNet and train_step, the network reaches the accuracy goal",
+        recipe="cnn", english="trained on CIFAR-10 with your ResNet and train_step, the network reaches the accuracy goal",
         uses=part.TRAINING_USES,
         budgets={"cifar10": dict(model="ResNet", kwargs=dict(in_channels=3, num_classes=10, widths=[32, 64, 128],
                                                              blocks=[1, 1, 1]),
