@@ -18,7 +18,7 @@ def _m(fr: str, en: str) -> dict[str, str]:
 
 register({
     # autograder.stages.blame
-    "blame.not_judged": _m("non jugé : {function} utilise {wrong}, qui {verb_fr} faux ({checks}) ; corrigez d'abord "
+    "blame.not_judged": _m("non jugé : {function} utilise {wrong}, qui {verb} faux ({checks}) ; corrigez d'abord "
                            "{wrong}{where}",
                            "not judged: {function} uses {wrong}, which {verb} wrong ({checks}); fix {wrong} "
                            "first{where}"),
@@ -26,8 +26,10 @@ register({
                       " ({function} calls {name} on line {line} of its definition)"),
     "blame.gate": _m("non lancé : l'entraînement a besoin que {named} réussisse d'abord chaque vérification",
                      "not run: the training needs {named} to pass every check first"),
-    "blame.gate_blocked": _m(" ; il est bloqué par {named}, qui {verb_fr} faux ({checks})",
+    "blame.gate_blocked": _m(" ; il est bloqué par {named}, qui {verb} faux ({checks})",
                              "; it is blocked by {named}, which {verb} wrong ({checks})"),
+    "blame.is": _m("est", "is"),
+    "blame.are": _m("sont", "are"),
     "blame.forbidden_rule": _m("la règle des API interdites", "the forbidden-API rule"),
     # autograder.stages.threshold
     "threshold.needs_gpu": _m("GPU nécessaire : cet entraînement est noté sur une machine qui en a une "

@@ -23,7 +23,7 @@ DETAIL_LABELS = {
     "missing": "manquant", "violations": "API interdites", "forbidden": "appels interdits",
     "autograd_outputs": "sorties avec graphe autograd", "exception": "exception",
     "not_run": "à corriger d’abord", "relative_errors": "erreurs relatives", "mismatches": "écarts",
-    "wrong": "sorties fausses", "max_abs": "plus grand écart absolu",
+    "wrong": "sorties fausses", "max_abs": "plus grand écart absolu", "output": "sortie", "example_row": "exemple",
 }
 PAIRED = (("expected", "got"), ("expected_shape", "got_shape"), ("expected_dtype", "got_dtype"))
 

@@ -226,7 +226,7 @@ def _rejudge(assignment, submission, check, result, culprits, tainted, inside, l
     where = next((say(MESSAGES["where"], function=check.function, name=g, line=lines[g]) for g in culprits
                   if g in lines), "")
     message = say(MESSAGES["not_judged"], function=check.function, wrong=named, checks=checks, where=where,
-                  verb="are" if len(culprits) > 1 else "is", verb_fr="sont" if len(culprits) > 1 else "est")
+                  verb=say("blame.are" if len(culprits) > 1 else "blame.is"))
     points = result.max_points if assignment.blame_once else 0.0
     return dataclasses.replace(result, status=NOT_JUDGED, points=points, message=message, counterexample=None,
                                details={"blamed": culprits, "first_failure": result.message})
@@ -246,5 +246,5 @@ def gate_message(uses: tuple[str, ...], gate: list[CheckResult]) -> tuple[str, l
     if blocked != needed:
         checks = ", ".join(r.check_id for r in gate if r.status != NOT_JUDGED)
         message += say(MESSAGES["gate_blocked"], named=shown(blocked), checks=checks,
-                       verb="are" if len(blocked) > 1 else "is", verb_fr="sont" if len(blocked) > 1 else "est")
+                       verb=say("blame.are" if len(blocked) > 1 else "blame.is"))
     return message, blocked
