@@ -172,3 +172,128 @@ CATALOG.update({
     # --- tpcheck.forbidden
     "forbidden.violation": _m("ligne {line} : {code}  (utilise {what})", "line {line}: {code}  (uses {what})"),
 })
+
+CATALOG.update({
+    # --- tpcheck.parts.tp2_shallow
+    "tp2.disagrees": _m("backward ne concorde pas avec les différences finies de vos forward et loss (erreur relative "
+                        "{listed} ; elle devrait être < {tolerance:g} en float64)",
+                        "backward disagrees with finite differences of your forward and loss "
+                        "(relative error {listed}; should be < {tolerance:g} in float64)"),
+    "tp2.missing": _m("il manque {listed} au résultat de backward (il doit contenir un gradient par paramètre : {keys})",
+                      "backward's result lacks {listed} (it should hold one gradient per parameter: {keys})"),
+    "tp2.shapes": _m("les gradients de backward devraient avoir la forme de leur paramètre : {listed}",
+                     "backward's gradients should have their parameters' shapes: {listed}"),
+    "tp2.student.disagrees": _m("erreur relative {listed} (devrait être < {tolerance:g}) ; commencez par le gradient "
+                                "de {worst}",
+                                "relative error {listed} (should be < {tolerance:g}); start with the gradient for "
+                                "{worst}"),
+    "tp2.forward_pair": _m("forward devrait renvoyer (y, cache)", "forward should return (y, cache)"),
+    "tp2.loss_number": _m("loss devrait renvoyer un seul nombre (un tenseur à un élément)",
+                          "loss should return a single number (a tensor with one element)"),
+    "tp2.cache": _m("le cache de forward devrait contenir (x, h, y)", "forward's cache should hold (x, h, y)"),
+    "tp2.backward_dict": _m("backward devrait renvoyer un dict avec les clés {keys}",
+                            "backward should return a dict with the keys {keys}"),
+    "tp2.loss_result": _m("le résultat de loss", "loss's result"),
+    "tp2.gradient_for": _m("le gradient de {key}", "the gradient for {key}"),
+    "tp2.sigmoid_result": _m("le résultat de sigmoid", "sigmoid's result"),
+    "tp2.sigmoid_range": _m("sigmoid a renvoyé des valeurs hors de [0, 1] ou NaN/inf pour de grandes entrées",
+                            "sigmoid returned values outside [0, 1] or NaN/inf for large inputs"),
+    "tp2.largest_error": _m("plus grande erreur relative {error:.1e}", "largest relative error {error:.1e}"),
+    "tp2.visible.gradcheck": _m("backward concorde avec les différences finies de forward et loss (float64)",
+                                "backward agrees with finite differences of forward and loss (float64)"),
+})
+
+CATALOG.update({
+    # --- tpcheck.parts.tp3_deep: init_params, by what failed
+    "tp3.keys": _m("init_params({sizes}) devrait renvoyer un dict avec les clés {keys} ; obtenu : {got}",
+                   "init_params({sizes}) should return a dict with the keys {keys}; got {got}"),
+    "tp3.tensor": _m("{key} devrait être un torch.Tensor ; obtenu : {got}", "{key} should be a torch.Tensor, got {got}"),
+    "tp3.shape": _m("{key} a la forme {shape}, attendu {expected} pour les tailles {sizes}",
+                    "{key} has shape {shape}, expected {expected} for sizes {sizes}"),
+    "tp3.leaf": _m("{key} devrait être un tenseur feuille avec requires_grad=True, pour que loss.backward() remplisse "
+                   "{key}.grad",
+                   "{key} should be a leaf tensor with requires_grad=True, so that loss.backward() fills {key}.grad"),
+    "tp3.computed": _m("{key} devrait être un tenseur feuille avec requires_grad=True, mais il a été calculé à partir "
+                       "d'un tel tenseur (par ex. torch.randn(..., requires_grad=True) * std) : calculez d'abord la "
+                       "valeur, puis appelez .requires_grad_(), pour que loss.backward() remplisse {key}.grad",
+                       "{key} should be a leaf tensor with requires_grad=True, but it was computed from one (e.g. "
+                       "torch.randn(..., requires_grad=True) * std): compute the value first, then call "
+                       ".requires_grad_(), so that loss.backward() fills {key}.grad"),
+    "tp3.finite": _m("{key} contient NaN ou inf", "{key} contains NaN or inf"),
+    "tp3.identical": _m("les unités {i} et {j} de la couche {l} commencent avec des poids identiques "
+                        "(W{l}[:, {i}] == W{l}[:, {j}]) : elles calculeraient toujours la même chose. Tirez les poids "
+                        "au hasard.",
+                        "units {i} and {j} of layer {l} start with identical weights (W{l}[:, {i}] == W{l}[:, {j}]): "
+                        "they would compute the same thing forever. Draw the weights at random."),
+    "tp3.constant": _m("W{l} est constant ({value:g} partout) : tirez les poids au hasard",
+                       "W{l} is constant ({value:g} everywhere): draw the weights at random"),
+    "tp3.same_seed": _m("deux appels de init_params({sizes}, activation={activation!r}) avec des générateurs de même "
+                        "graine ({seed}) ont donné des {key} différents : tirez chaque poids du générateur passé en "
+                        "argument (torch.randn(..., generator=generator)), pas de l'état aléatoire global",
+                        "two calls of init_params({sizes}, activation={activation!r}) with generators seeded alike "
+                        "({seed}) gave different {key}: draw every weight from the generator argument "
+                        "(torch.randn(..., generator=generator)), not from the global random state"),
+    "tp3.other_seed": _m("init_params({sizes}, activation={activation!r}) a donné les mêmes poids pour des générateurs "
+                         "de graines {seed} et {other} : tirez-les du générateur passé en argument "
+                         "(torch.randn(..., generator=generator))",
+                         "init_params({sizes}, activation={activation!r}) gave the same weights for generators seeded "
+                         "with {seed} and {other}: draw them from the generator argument "
+                         "(torch.randn(..., generator=generator))"),
+    "tp3.global_state": _m("init_params({sizes}, activation={activation!r}, generator=...) a consommé l'état aléatoire "
+                           "global : tirez chaque poids du générateur passé en argument "
+                           "(torch.randn(..., generator=generator))",
+                           "init_params({sizes}, activation={activation!r}, generator=...) consumed the global random "
+                           "state: draw every weight from the generator argument (torch.randn(..., generator=generator))"),
+    "tp3.scale": _m("W{l} a un écart type de {got:.3g} pour activation={activation!r}, attendu {expected:.3g} = "
+                    "{formula} avec fan_in={fan_in}, fan_out={fan_out} (tailles {sizes}) : He, sqrt(2 / fan_in), pour "
+                    "relu et gelu ; Xavier, sqrt(2 / (fan_in + fan_out)), pour sigmoid et tanh",
+                    "W{l} has standard deviation {got:.3g} for activation={activation!r}, expected {expected:.3g} = "
+                    "{formula} with fan_in={fan_in}, fan_out={fan_out} (sizes {sizes}): He, sqrt(2 / fan_in), for "
+                    "relu and gelu; Xavier, sqrt(2 / (fan_in + fan_out)), for sigmoid and tanh"),
+    "tp3.bias": _m("b{l} devrait commencer à zéro (activation={activation!r}, tailles {sizes})",
+                   "b{l} should start at zero (activation={activation!r}, sizes {sizes})"),
+    "tp3.raises": _m("init_params({sizes}, activation={activation!r}) devrait lever ValueError ({why}) ; elle {got}",
+                     "init_params({sizes}, activation={activation!r}) should raise ValueError ({why}); it {got}"),
+    "tp3.why.activation": _m("une activation inconnue", "an unknown activation"),
+    "tp3.why.few_sizes": _m("moins de deux tailles", "fewer than two sizes"),
+    "tp3.why.size": _m("une taille inférieure à 1", "a size below 1"),
+    "tp3.returned": _m("est revenue sans lever d'exception", "returned without raising"),
+    "tp3.raised": _m("a levé {type}", "raised {type}"),
+    "tp3.student.keys": _m("pour les tailles {sizes}, attendu un dict avec les clés {keys} ; obtenu : {described}",
+                           "for sizes {sizes} expected a dict with the keys {keys}; got {described}"),
+    "tp3.student.tensor": _m("{key} devrait être un simple torch.Tensor avec requires_grad=True ; obtenu : {got}",
+                             "{key} should be a plain torch.Tensor with requires_grad=True, got {got}"),
+    "tp3.student.leaf": _m("{key} devrait être un tenseur feuille avec requires_grad=True (à activer après avoir calculé "
+                           "les valeurs, par ex. avec .requires_grad_()), pour que loss.backward() remplisse {key}.grad",
+                           "{key} should be a leaf tensor with requires_grad=True (set it after computing the "
+                           "values, e.g. with .requires_grad_()), so that loss.backward() fills {key}.grad"),
+    "tp3.student.identical": _m("deux unités de la couche {l} commencent avec des poids identiques (deux colonnes égales "
+                                "de W{l}, tailles {sizes}) : elles resteraient identiques pour toujours",
+                                "two units of layer {l} start with identical weights (two equal columns of W{l}, "
+                                "sizes {sizes}): they would stay identical forever"),
+    "tp3.what.keys": _m("un W et un b par couche", "one W and one b per layer"),
+    "tp3.what.plain": _m("de simples tenseurs", "plain tensors"),
+    "tp3.what.shapes": _m("formes", "shapes"),
+    "tp3.what.leaves": _m("feuilles entraînables", "trainable leaves"),
+    "tp3.what.finite": _m("valeurs finies", "finite values"),
+    "tp3.what.random": _m("poids aléatoires", "random weights"),
+    "tp3.what.generator": _m("l'argument generator", "the generator argument"),
+    "tp3.what.scale": _m("l'échelle documentée", "the documented scale"),
+    "tp3.what.raises": _m("ValueError sur de mauvais arguments", "ValueError on bad arguments"),
+    "tp3.what.lowers": _m("20 pas sur un même lot font baisser sa perte", "20 steps on one batch lower its loss"),
+    "tp3.what.stale": _m("un pas ignore les gradients laissés par le pas précédent",
+                         "a step ignores gradients left over from the previous step"),
+    "tp3.losses": _m("les pertes sont passées de {first:.4f} à {last:.4f}", "losses went from {first:.4f} to {last:.4f}"),
+    "tp3.zero_grad": _m("appelez optimizer.zero_grad() avant loss.backward()",
+                        "call optimizer.zero_grad() before loss.backward()"),
+    "tp3.loss_went": _m("perte {first:.3f} → {last:.3f}", "loss {first:.3f} → {last:.3f}"),
+    "tp3.visible.init": _m("formes pour des profondeurs de 1 à 4, feuilles aléatoires et entraînables",
+                           "shapes for depths 1 to 4, random trainable leaves"),
+    "tp3.visible.generator": _m("tire ses poids de l'argument generator", "draws from the generator argument"),
+    "tp3.visible.scale": _m("He pour relu et gelu, Xavier pour sigmoid et tanh ; biais nuls",
+                            "He for relu and gelu, Xavier for sigmoid and tanh; zero biases"),
+    "tp3.visible.raises": _m("ValueError pour une activation inconnue ou des tailles invalides",
+                             "ValueError on an unknown activation or invalid sizes"),
+    "tp3.visible.train_step": _m("train_step fait baisser la perte et remet les gradients à zéro",
+                                 "train_step lowers the loss and zeroes the gradients"),
+})
