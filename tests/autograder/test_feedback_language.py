@@ -65,3 +65,13 @@ def test_a_details_dict_is_a_small_table_not_raw_json(details):
             assert f"<td>{v:g}</td>" in html
     if key == "max_abs":
         assert html.count("<table") == 3  # the outer table, the max_abs table, W's nested table
+
+
+def test_the_class_report_keeps_the_english_titles():
+    from autograder.report.classreport import check_stats
+
+    messages.set_language("fr")
+    assignment = checks.load("tp1_perceptron")
+    results = run_assignment(assignment, InProcess({**vars(p1), "update": _bias_sign}), "dev")
+    stats = {s.check_id: s.title for s in check_stats([Graded("alice", assignment.name, results, assignment.max_points)])}
+    assert stats["tp1_perceptron.update.single_example"] == "update applies Δw_ij = η x_j (t_i − y_i) to one example"
