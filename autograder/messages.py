@@ -54,6 +54,12 @@ register({
     "threshold.verdict": _m("précision sur le test {final:.4f} sur {dataset} après {epochs} époque(s), "
                             "{minimum:.2f} requis",
                             "test accuracy {final:.4f} on {dataset} after {epochs} epoch(s), needed {minimum:.2f}"),
+    # autograder.checks.spec: what a call through the submission shows
+    "spec.answers": _m("{name} : {answers} réponses pour {calls} appels", "{name}: {answers} answers for {calls} calls"),
+    "spec.forbidden_call": _m("{name} a appelé {called}, que cette partie n'autorise pas ({reason})",
+                              "{name} called {called}, which this part does not allow ({reason})"),
+    "spec.autograd_graph": _m("{name} a renvoyé des tenseurs qui portent un graphe autograd ({leaks}) : {reason}",
+                              "{name} returned tensors that carry an autograd graph ({leaks}): {reason}"),
     # autograder.checks.common
     "common.forbidden": _m("{reason}. Trouvé : {listed}", "{reason}. Found: {listed}"),
     "common.mutated": _m("{function} a modifié son entrée {where} sur place ; elle doit renvoyer de nouveaux "

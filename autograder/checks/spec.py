@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from hypothesis import strategies as st
 
+from autograder.messages import say
 from autograder.submission import Call, Submission
 from tpcheck.boundary import realize
 from tpcheck.compare import Mismatch, compare_outputs, flatten
@@ -128,19 +129,18 @@ class Context:
         """:meth:`call` on each argument tuple, in one exchange with the submission."""
         calls = self.submission.invoke_many(name, [(tuple(a), {}) for a in arg_tuples], self.policy)
         if len(calls) != len(arg_tuples):
-            raise Mismatch(f"{name}: {len(calls)} answers for {len(arg_tuples)} calls")
+            raise Mismatch(say("spec.answers", name=name, answers=len(calls), calls=len(arg_tuples)))
         return [self._accept(name, c) for c in calls]
 
     def _accept(self, name: str, result: Call) -> Any:
         """The output of one call, once its forbidden APIs and autograd graphs are ruled out."""
         self.calls.append(result)
         if result.forbidden_calls:
-            raise Mismatch(
-                f"{name} called {', '.join(sorted(set(result.forbidden_calls)))}, which this part "
-                f"does not allow ({self.policy.why})", forbidden=sorted(set(result.forbidden_calls)))
+            raise Mismatch(say("spec.forbidden_call", name=name, called=", ".join(sorted(set(result.forbidden_calls))),
+                               reason=self.policy.why), forbidden=sorted(set(result.forbidden_calls)))
         if self.policy.modules and (leaks := graph_leaks(flatten(result.output))):
-            raise Mismatch(f"{name} returned tensors that carry an autograd graph ({', '.join(leaks)}): "
-                           f"{self.policy.why}", autograd_outputs=leaks)
+            raise Mismatch(say("spec.autograd_graph", name=name, leaks=", ".join(leaks), reason=self.policy.why),
+                           autograd_outputs=leaks)
         return result.output
 
     def call_tracking(self, name: str, *args: Any, **kwargs: Any) -> Call:
