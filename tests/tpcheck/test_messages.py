@@ -46,8 +46,8 @@ def test_the_language_is_french_by_default_english_by_the_environment_or_the_cal
         messages.language()
 
 
-@pytest.mark.parametrize("name", ["tp1_perceptron", "tp2_shallow", "tp2b_modules", "tp3_deep"])
-def test_every_check_of_tp1_to_tp3_has_a_french_title(name):
+@pytest.mark.parametrize("name", ["tp1_perceptron", "tp2_shallow", "tp2b_modules", "tp3_deep", "tp4_cnn"])
+def test_every_check_has_a_french_title(name):
     assignment = checks.load(name)
     for c in [*assignment.checks, assignment.threshold]:
         assert c.fr, c
