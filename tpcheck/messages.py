@@ -297,3 +297,12 @@ CATALOG.update({
     "tp3.visible.train_step": _m("train_step fait baisser la perte et remet les gradients à zéro",
                                  "train_step lowers the loss and zeroes the gradients"),
 })
+
+CATALOG.update({
+    # --- tpcheck.student: a fixed example's arguments
+    "student.tensor_head": _m("{name} : forme {shape} {dtype}", "{name}: shape {shape} {dtype}"),
+    "student.scalar": _m("{name} : scalaire {dtype} = {value}", "{name}: {dtype} scalar = {value}"),
+    "student.empty": _m(", vide", ", empty"),
+    "student.summary": _m(", min {low}, max {high}, premières valeurs [{first}, …]",
+                          ", min {low}, max {high}, first values [{first}, …]"),
+})

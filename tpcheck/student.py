@@ -275,12 +275,13 @@ def _argument(name: str, a, indent: str = "", lookup=None) -> list[str]:
 def _tensor(name: str, a: torch.Tensor, indent: str) -> list[str]:
     a = a.detach().cpu()
     dtype = str(a.dtype).replace("torch.", "")
-    head = f"{indent}{name}: shape ({', '.join(map(str, a.shape))}{',' if a.dim() == 1 else ''}) {dtype}"
+    head = indent + say("student.tensor_head", name=name, shape=f"({', '.join(map(str, a.shape))}{',' if a.dim() == 1 else ''})",
+                        dtype=dtype)
     values = a.flatten().tolist()
     if a.dim() == 0:
-        return [f"{indent}{name}: {dtype} scalar = {_num(values[0])}"]
+        return [indent + say("student.scalar", name=name, dtype=dtype, value=_num(values[0]))]
     if not values:
-        return [head + ", empty"]
+        return [head + say("student.empty")]
     if a.numel() <= GRID_MAX and a.dim() <= 2 and a.shape[-1] <= GRID_COLUMNS:
         grid = a.reshape(1, -1) if a.dim() == 1 else a
         cells = [[_num(v) for v in row] for row in grid.tolist()]
@@ -289,7 +290,7 @@ def _tensor(name: str, a: torch.Tensor, indent: str) -> list[str]:
     finite = [v for v in values if isinstance(v, bool) or v == v]
     low, high = (min(finite), max(finite)) if finite else (math.nan, math.nan)
     first = ", ".join(_num(v) for v in values[:FIRST])
-    return [f"{head}, min {_num(low)}, max {_num(high)}, first values [{first}, …]"]
+    return [head + say("student.summary", low=_num(low), high=_num(high), first=first)]
 
 
 def _names(fn) -> list[str]:

@@ -68,7 +68,8 @@ def test_the_visible_check_speaks_french_by_default(monkeypatch):
     text = str(report("update", ns, bank=BANK))
     assert "exemple fixe 1/" in text and "diffère de la valeur attendue" in text and "update : ÉCHEC" in text
     assert "    entrée :" in text and "une mise à jour rapproche chaque sortie de sa cible" in text
-    for english in ("fixed example", "differs from", "FAILED", "input:", "passed", "moves every output"):
+    assert "  W : forme (" in text
+    for english in ("fixed example", "differs from", "FAILED", "input:", "passed", "moves every output", "shape ("):
         assert english not in text, english
     with pytest.raises(CheckFailed, match="ÉCHEC"):
         check("update", ns, bank=BANK)
