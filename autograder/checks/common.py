@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from autograder.checks.spec import WHOLE_SUBMISSION, Check, Context
+from autograder.messages import say
 from tpcheck.compare import Mismatch, flatten
 from tpcheck.forbidden import scan_source
 
@@ -19,12 +20,13 @@ def no_forbidden_api(ctx: Context, _example: Any) -> None:
     violations = scan_source(source, ctx.policy)
     if violations:
         listed = "; ".join(v.describe() for v in violations[:5])
-        raise Mismatch(f"{ctx.policy.reason}. Found: {listed}", violations=[v.describe() for v in violations])
+        raise Mismatch(say("common.forbidden", reason=ctx.policy.why, listed=listed),
+                       violations=[v.describe() for v in violations])
 
 
 def forbidden_api_check(points: float = 1.0) -> Check:
     return Check("no_forbidden_api", WHOLE_SUBMISSION, "uses only the APIs this part allows", no_forbidden_api,
-                 points=points, hidden=False)
+                 points=points, hidden=False, fr="n'utilise que les API que cette partie autorise")
 
 
 def does_not_mutate(argnames: tuple[str, ...]):
@@ -39,9 +41,7 @@ def does_not_mutate(argnames: tuple[str, ...]):
                 if isinstance(value, torch.Tensor) and isinstance(a.get(path), torch.Tensor):
                     if a[path].shape != value.shape or not torch.equal(a[path], value):
                         where = f"{name}[{path!r}]" if path else name
-                        raise Mismatch(f"{ctx.function} modified its input {where} in place; "
-                                       f"it must return new tensors and leave its arguments unchanged",
-                                       mutated=where)
+                        raise Mismatch(say("common.mutated", function=ctx.function, where=where), mutated=where)
 
     prop.argnames = argnames  # type: ignore[attr-defined]
     prop.relative = False  # type: ignore[attr-defined]  # blame: a wrong function it calls cannot be told apart

@@ -32,10 +32,12 @@ from typing import Any
 import torch
 from hypothesis import strategies as st
 
+from autograder.messages import say
 from autograder.submission import Call, Submission
 from tpcheck.boundary import realize
 from tpcheck.compare import Mismatch, compare_outputs, flatten
 from tpcheck.forbidden import ANYTHING, Policy, graph_leaks
+from tpcheck.messages import pick
 
 Property = Callable[["Context", Any], None]
 WHOLE_SUBMISSION = "*"  # the ``function`` of checks about the whole submission
@@ -48,18 +50,25 @@ class Check:
     ``strategy`` draws an example (usually a dict of named arguments); ``None`` means the
     property runs once with ``example=None`` (static checks). ``needs`` lists other notebook
     functions the property calls. ``points`` count when ``hidden`` is False too: visible checks
-    are the ones a student can also run from the notebook.
+    are the ones a student can also run from the notebook. The title is given in English
+    (third argument) and in French (``fr=``); :attr:`title` is the current language's.
     """
 
     name: str
     function: str
-    title: str
+    english: str  # the title in English (the third positional argument)
     prop: Property
     strategy: st.SearchStrategy | None = None
     points: float = 1.0
     hidden: bool = True
     needs: tuple[str, ...] = ()
     max_examples: int | None = None  # fewer than the profile's, for costly properties
+    fr: str = ""  # the title in French, the course's language (none: the English one)
+
+    @property
+    def title(self) -> str:
+        """The title in the current language (:mod:`tpcheck.messages`): what the results carry."""
+        return pick(fr=self.fr, en=self.english)
 
 
 @dataclass(frozen=True)
@@ -120,19 +129,18 @@ class Context:
         """:meth:`call` on each argument tuple, in one exchange with the submission."""
         calls = self.submission.invoke_many(name, [(tuple(a), {}) for a in arg_tuples], self.policy)
         if len(calls) != len(arg_tuples):
-            raise Mismatch(f"{name}: {len(calls)} answers for {len(arg_tuples)} calls")
+            raise Mismatch(say("spec.answers", name=name, answers=len(calls), calls=len(arg_tuples)))
         return [self._accept(name, c) for c in calls]
 
     def _accept(self, name: str, result: Call) -> Any:
         """The output of one call, once its forbidden APIs and autograd graphs are ruled out."""
         self.calls.append(result)
         if result.forbidden_calls:
-            raise Mismatch(
-                f"{name} called {', '.join(sorted(set(result.forbidden_calls)))}, which this part "
-                f"does not allow ({self.policy.reason})", forbidden=sorted(set(result.forbidden_calls)))
+            raise Mismatch(say("spec.forbidden_call", name=name, called=", ".join(sorted(set(result.forbidden_calls))),
+                               reason=self.policy.why), forbidden=sorted(set(result.forbidden_calls)))
         if self.policy.modules and (leaks := graph_leaks(flatten(result.output))):
-            raise Mismatch(f"{name} returned tensors that carry an autograd graph ({', '.join(leaks)}): "
-                           f"{self.policy.reason}", autograd_outputs=leaks)
+            raise Mismatch(say("spec.autograd_graph", name=name, leaks=", ".join(leaks), reason=self.policy.why),
+                           autograd_outputs=leaks)
         return result.output
 
     def call_tracking(self, name: str, *args: Any, **kwargs: Any) -> Call:
@@ -169,7 +177,7 @@ class Threshold:
     """
 
     recipe: str
-    title: str
+    english: str  # the title, in English; ``fr``, in French; ``title``, the current language's
     uses: tuple[str, ...]
     budgets: dict[str, dict[str, Any]]
     minimum: dict[str, float]
@@ -179,3 +187,8 @@ class Threshold:
     device: str = "cpu"
     hidden: bool = True
     notes: dict[str, str] = field(default_factory=dict)  # dataset → where the minimum comes from
+    fr: str = ""
+
+    @property
+    def title(self) -> str:
+        return pick(fr=self.fr, en=self.english)

@@ -51,27 +51,29 @@ ASSIGNMENT = Assignment(
                 "predict": "predict(params, x)"},
     checks=(
         Check("matches_reference", "forward", "forward computes y = x W + b",
-              matches(ref.forward, ("params", "x")), cases(), points=2),
+              matches(ref.forward, ("params", "x")), cases(), points=2, fr="forward calcule y = x W + b"),
         Check("single_example", "update", "update applies Δw_ij = η x_j (t_i − y_i) to one example",
-              matches(ref.update, UPDATE), cases(batch=(1, 1)), points=2),
+              matches(ref.update, UPDATE), cases(batch=(1, 1)), points=2,
+              fr="update applique Δw_ij = η x_j (t_i − y_i) à un exemple"),
         Check("matches_reference", "update", "update on a mini-batch averages the per-example changes",
-              matches(ref.update, UPDATE), cases(), points=2),
+              matches(ref.update, UPDATE), cases(), points=2,
+              fr="update sur un mini-lot moyenne les changements de chaque exemple"),
         Check("moves_toward_target", "update", "an update moves each output toward its target",
               # η (|x|² + 1) < 2 for x in [0, 1]^D, D ≤ 32: one step cannot overshoot
               moves_toward_target, cases(batch=(1, 1)).map(lambda ex: {**ex, "lr": 0.01}),
-              points=1, hidden=False),
+              points=1, hidden=False, fr="une mise à jour rapproche chaque sortie de sa cible"),
         Check("no_mutation", "update", "update leaves its arguments unchanged",
-              does_not_mutate(UPDATE), cases(), points=1),
+              does_not_mutate(UPDATE), cases(), points=1, fr="update laisse ses arguments inchangés"),
         Check("argmax", "predict", "predict returns the class of the largest output",
-              predicts_argmax, cases(), points=1),
+              predicts_argmax, cases(), points=1, fr="predict renvoie la classe de la plus grande sortie"),
         forbidden_api_check(points=1),
     ),
     # the budgets, and what the reference reaches with them: tpcheck/training.py
     threshold=Threshold(
-        recipe="perceptron", title="trained with your update, the perceptron reaches the accuracy goal",
+        recipe="perceptron", english="trained with your update, the perceptron reaches the accuracy goal",
         uses=(*part.TRAINING_USES, WHOLE_SUBMISSION),
         budgets=training.budgets("tp1_perceptron"),  # shared with the notebook's experiment cell
         minimum={"mnist-sample": 0.80, "mnist": 0.80},
         init=lambda D, C, b: ref.init_params(D, C, scale=0.01, generator=torch.Generator().manual_seed(b["seed"])),
-        points=2, seconds=60),
+        points=2, seconds=60, fr="entraîné avec votre update, le perceptron atteint la précision visée"),
 )

@@ -57,10 +57,10 @@ def _probe(ctx: Context, probe: str, data: dict[str, Any], function: str) -> dic
     forbidden = [str(f) for f in out.get("forbidden") or []]
     if forbidden:
         raise Mismatch(f"{function} called {', '.join(sorted(set(forbidden)))}, which this part does not allow "
-                       f"({ctx.policy.reason})", forbidden=sorted(set(forbidden)))
+                       f"({ctx.policy.why})", forbidden=sorted(set(forbidden)))
     leaks = graph_leaks({k: v for k, v in flatten(out).items() if isinstance(v, torch.Tensor)})
     if ctx.policy.modules and leaks:
-        raise Mismatch(f"{function} returned tensors that carry an autograd graph: {ctx.policy.reason}",
+        raise Mismatch(f"{function} returned tensors that carry an autograd graph: {ctx.policy.why}",
                        autograd_outputs=leaks)
     return out
 
@@ -350,11 +350,13 @@ def _class_checks(name: str, *, forward_points: float, backward_points: float) -
     return (
         Check("forward", name, f"{name}.forward matches the reference", _named_in_bank(forward_matches(name)),
               draw(name),
-              points=forward_points, max_examples=30),
+              points=forward_points, max_examples=30, fr=f"{name}.forward correspond à la référence"),
         Check("backward", name, f"{name}.backward matches the reference (δ_in and grads)", backward_matches(name),
-              draw(name), points=backward_points, max_examples=30),
+              draw(name), points=backward_points, max_examples=30,
+              fr=f"{name}.backward correspond à la référence (δ_in et grads)"),
         Check("finite_differences", name, f"{name}.backward agrees with finite differences of forward (float64)",
-              gradcheck(name), draw(name, dtype=torch.float64, small=True), points=1, hidden=False, max_examples=8),
+              gradcheck(name), draw(name, dtype=torch.float64, small=True), points=1, hidden=False, max_examples=8,
+              fr=f"{name}.backward concorde avec les différences finies de forward (float64)"),
     )
 
 
@@ -368,34 +370,38 @@ ASSIGNMENT = Assignment(
                 "sgd_step": "sgd_step(params, grads, lr)"},
     checks=(
         Check("params", "Linear", "Linear(D, M) holds W (D, M), random, and b (M,)", linear_params, layers("Linear"),
-              points=0.5, max_examples=10),
+              points=0.5, max_examples=10, fr="Linear(D, M) contient W (D, M), aléatoire, et b (M,)"),
         *_class_checks("Linear", forward_points=1, backward_points=2),
         *(c for name in ACTIVATIONS for c in _class_checks(name, forward_points=0.5, backward_points=1)),
         Check("train_mode", "Dropout", "Dropout in train mode: kept values × 1/(1 − p), backward through the same mask",
-              _named_in_bank(dropout_train), dropouts(), points=2, max_examples=10),
+              _named_in_bank(dropout_train), dropouts(), points=2, max_examples=10,
+              fr="Dropout en mode train : valeurs gardées × 1/(1 − p), backward par le même masque"),
         Check("eval_mode", "Dropout", "Dropout in eval mode is the identity", dropout_eval, dropouts(), points=0.5,
-              hidden=False, max_examples=5),
+              hidden=False, max_examples=5, fr="Dropout en mode eval est l'identité"),
         *_class_checks("SoftmaxCrossEntropy", forward_points=1, backward_points=1),
         Check("stable", "SoftmaxCrossEntropy", "SoftmaxCrossEntropy stays finite on logits of ±1000 (log-sum-exp)",
-              softmax_stable, st.just(LARGE_LOGITS), points=1),
+              softmax_stable, st.just(LARGE_LOGITS), points=1,
+              fr="SoftmaxCrossEntropy reste finie sur des logits de ±1000 (log-sum-exp)"),
         *_class_checks("MSE", forward_points=0.5, backward_points=0.5),
         Check("forward", "Sequential", "Sequential.forward applies the modules in order",
               _named_in_bank(sequential_forward), chains(),
-              points=1, max_examples=20),
+              points=1, max_examples=20, fr="Sequential.forward applique les modules dans l'ordre"),
         Check("backward", "Sequential", "Sequential.backward goes through the modules in reverse order",
-              sequential_backward, chains(), points=2, max_examples=20),
+              sequential_backward, chains(), points=2, max_examples=20,
+              fr="Sequential.backward parcourt les modules en ordre inverse"),
         Check("params", "Sequential", "Sequential.params()/grads() are the modules' own, keyed <index>.<name>",
-              sequential_params, chains(), points=1, hidden=False, max_examples=5),
+              sequential_params, chains(), points=1, hidden=False, max_examples=5,
+              fr="Sequential.params()/grads() sont ceux des modules, de clés <indice>.<nom>"),
         Check("modes", "Sequential", "Sequential.train()/eval() reach every module", sequential_modes, chains(),
-              points=0.5, max_examples=3),
+              points=0.5, max_examples=3, fr="Sequential.train()/eval() atteignent chaque module"),
         Check("in_place", "sgd_step", "sgd_step updates every parameter in place by −lr · grad",
               _named_in_bank(sgd_in_place), steps(),
-              points=1),
+              points=1, fr="sgd_step met à jour chaque paramètre sur place de −lr · grad"),
         forbidden_api_check(points=1),
     ),
     # Reference with these budgets (tests/reference/test_tp2b_modules.py): 0.939 on mnist-sample, 0.970 on mnist.
     threshold=Threshold(
-        recipe="modules", title="trained with your Linear, ReLU, SoftmaxCrossEntropy, Sequential and sgd_step, "
+        recipe="modules", english="trained with your Linear, ReLU, SoftmaxCrossEntropy, Sequential and sgd_step, "
                                 "the network reaches the accuracy goal",
         uses=(*part.TRAINING_USES, WHOLE_SUBMISSION),
         budgets={"mnist-sample": dict(epochs=5, batch_size=32, lr=0.5, hidden=128, schedule="cosine", warmup=0.05, seed=0),
@@ -404,5 +410,6 @@ ASSIGNMENT = Assignment(
         init=lambda D, C, b: {f"{i}.{k}": v for i, m in enumerate(ref.mlp(
             D, b["hidden"], C, generator=torch.Generator().manual_seed(b["seed"])).modules)
             for k, v in m.params().items()},
-        points=2, seconds=120),
+        points=2, seconds=120,
+        fr="entraîné avec vos Linear, ReLU, SoftmaxCrossEntropy, Sequential et sgd_step, le réseau atteint la précision visée"),
 )

@@ -59,6 +59,20 @@ class CheckStats:
         return self.not_implemented / self.graded if self.graded else 0.0
 
 
+def english_titles() -> dict[str, str]:
+    """Every known check's English title by check id: the class report is the instructor's, in
+    English, whatever language the students' results were graded in (``grade --lang``)."""
+    from autograder import checks, registry
+
+    titles = {}
+    for name in registry.NAMES:
+        assignment = checks.load(name)
+        titles.update({assignment.check_id(c): c.english for c in assignment.checks})
+        if assignment.threshold:
+            titles[f"{name}.train.threshold"] = assignment.threshold.english
+    return titles
+
+
 def check_stats(graded: Iterable[Graded]) -> list[CheckStats]:
     """Per check, over the submissions that could be graded (an ungradable one fails every check
     for one reason, which says nothing about the checks): how many failed and with which message,
@@ -71,6 +85,7 @@ def check_stats(graded: Iterable[Graded]) -> list[CheckStats]:
         for r in g.results:
             by_check.setdefault(r.check_id, []).append(r)
     stats = []
+    english = english_titles() if by_check else {}
     for check_id, results in by_check.items():
         status = Counter(r.status for r in results)
         failures = [r.message for r in results if r.status == FAILED]
@@ -80,7 +95,8 @@ def check_stats(graded: Iterable[Graded]) -> list[CheckStats]:
             kind, count = min(kinds.items(), key=lambda kv: (-kv[1], kv[0]))
             message = next(m for m in failures if message_kind(m) == kind)
         first = results[0]
-        stats.append(CheckStats(check_id, first.title, first.hidden, len(results), status[PASSED], status[FAILED],
+        title = english.get(check_id, first.title)
+        stats.append(CheckStats(check_id, title, first.hidden, len(results), status[PASSED], status[FAILED],
                                 status[NOT_IMPLEMENTED], status[ERROR], status[DEFERRED], message, count))
     order = {s.check_id: i for i, s in enumerate(stats)}
     return sorted(stats, key=lambda s: (-s.failure_rate, -s.not_implemented_rate, order[s.check_id]))

@@ -1,5 +1,8 @@
 """Counterexamples and check details as HTML fragments, for the feedback page.
 
+A dict in the details (``relative_errors`` per parameter, ``max_abs`` per key) is a small
+two-column table, nested dicts nested tables (:func:`render_mapping`), never raw JSON.
+
 Everything here quotes the student's values: fragments are :class:`markupsafe.Markup` built by
 ``Markup.format``, which escapes its arguments, never by string concatenation."""
 
@@ -19,7 +22,8 @@ DETAIL_LABELS = {
     "expected_dtype": "type attendu", "got_dtype": "type obtenu", "got_type": "objet renvoyé",
     "missing": "manquant", "violations": "API interdites", "forbidden": "appels interdits",
     "autograd_outputs": "sorties avec graphe autograd", "exception": "exception",
-    "not_run": "à corriger d’abord",
+    "not_run": "à corriger d’abord", "relative_errors": "erreurs relatives", "mismatches": "écarts",
+    "wrong": "sorties fausses", "max_abs": "plus grand écart absolu", "output": "sortie", "example_row": "exemple",
 }
 PAIRED = (("expected", "got"), ("expected_shape", "got_shape"), ("expected_dtype", "got_dtype"))
 
@@ -115,7 +119,30 @@ def render_details(details: dict[str, Any]) -> Markup:
     return table
 
 
+MAX_ROWS = 40  # rows of a dict's table; the rest is counted
+MAX_DEPTH = 3  # nested dicts shown as nested tables down to this depth, then as compact text
+
+
+def render_mapping(value: dict[Any, Any], depth: int = 0) -> Markup:
+    """A dict of details (``relative_errors`` per parameter, a tolerance per key…) as a small
+    two-column table, key then value; a nested dict as a nested table; never a raw dict."""
+    rows = []
+    for k, v in list(value.items())[:MAX_ROWS]:
+        if isinstance(v, dict) and v and not _is_tensor_view(v) and depth < MAX_DEPTH:
+            cell = render_mapping(v, depth + 1)
+        elif _is_tensor_view(v):
+            cell = render_tensor(v)
+        else:
+            cell = Markup("{}").format(_detail(str(k), v))
+        rows.append(Markup("<tr><th>{}</th><td>{}</td></tr>").format(k, cell))
+    if len(value) > MAX_ROWS:
+        rows.append(Markup('<tr><td colspan="2">… {} de plus</td></tr>').format(len(value) - MAX_ROWS))
+    return Markup('<table class="kv map">{}</table>').format(Markup("").join(rows))
+
+
 def _detail(key: str, value: Any) -> str:
+    if isinstance(value, dict) and value and not _is_tensor_view(value):
+        return render_mapping(value)
     if key.endswith("_shape"):
         return shape_text(value)
     if key == "where":

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from autograder.checks.spec import WHOLE_SUBMISSION, Assignment, Check
+from autograder.messages import say
 from autograder.results import ERROR, FAILED, NOT_JUDGED, PASSED, CheckResult
 from autograder.submission import Call, Submission
 from tpcheck.boundary import realize
@@ -38,11 +39,11 @@ from tpcheck.forbidden import ANYTHING, Policy, scan_source
 
 ALL: Any = frozenset({"*"})  # Relative.excused: every forbidden call
 
-MESSAGES = {
-    "not_judged": "not judged: {function} uses {wrong}, which {verb} wrong ({checks}); fix {wrong} first{where}",
-    "where": " ({function} calls {name} on line {line} of its definition)",
-    "gate": "not run: the training needs {named} to pass every check first",
-    "gate_blocked": "; it is blocked by {named}, which {verb} wrong ({checks})",
+MESSAGES = {  # ids in the message catalog (autograder.messages)
+    "not_judged": "blame.not_judged",
+    "where": "blame.where",
+    "gate": "blame.gate",
+    "gate_blocked": "blame.gate_blocked",
 }
 
 
@@ -222,10 +223,10 @@ def _rejudge(assignment, submission, check, result, culprits, tainted, inside, l
             return dataclasses.replace(again, details={**again.details, "judged_with": culprits})
     checks = ", ".join(results[i].check_id for g in culprits for i in wrong[g])
     named = ", ".join(culprits)
-    where = next((MESSAGES["where"].format(function=check.function, name=g, line=lines[g]) for g in culprits
+    where = next((say(MESSAGES["where"], function=check.function, name=g, line=lines[g]) for g in culprits
                   if g in lines), "")
-    message = MESSAGES["not_judged"].format(function=check.function, wrong=named, checks=checks, where=where,
-                                            verb="are" if len(culprits) > 1 else "is")
+    message = say(MESSAGES["not_judged"], function=check.function, wrong=named, checks=checks, where=where,
+                  verb=say("blame.are" if len(culprits) > 1 else "blame.is"))
     points = result.max_points if assignment.blame_once else 0.0
     return dataclasses.replace(result, status=NOT_JUDGED, points=points, message=message, counterexample=None,
                                details={"blamed": culprits, "first_failure": result.message})
@@ -238,12 +239,12 @@ def gate_message(uses: tuple[str, ...], gate: list[CheckResult]) -> tuple[str, l
                      | {r.function for r in gate if r.status != NOT_JUDGED}, key=lambda f: (f == WHOLE_SUBMISSION, f))
 
     def shown(fs):
-        return ", ".join("the forbidden-API rule" if f == WHOLE_SUBMISSION else f for f in fs)
+        return ", ".join(say("blame.forbidden_rule") if f == WHOLE_SUBMISSION else f for f in fs)
 
     needed = sorted({r.function for r in gate}, key=lambda f: (f == WHOLE_SUBMISSION, f))
-    message = MESSAGES["gate"].format(named=shown(needed))
+    message = say(MESSAGES["gate"], named=shown(needed))
     if blocked != needed:
         checks = ", ".join(r.check_id for r in gate if r.status != NOT_JUDGED)
-        message += MESSAGES["gate_blocked"].format(named=shown(blocked), checks=checks,
-                                                   verb="are" if len(blocked) > 1 else "is")
+        message += say(MESSAGES["gate_blocked"], named=shown(blocked), checks=checks,
+                       verb=say("blame.are" if len(blocked) > 1 else "blame.is"))
     return message, blocked

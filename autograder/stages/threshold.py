@@ -39,6 +39,7 @@ from typing import Any
 import torch
 
 from autograder.checks.spec import Threshold
+from autograder.messages import say
 from autograder.results import DEFERRED, FAILED, NOT_IMPLEMENTED, PASSED, CheckResult
 from autograder.stages.blame import gate_message
 from autograder.submission import StudentRaised
@@ -84,8 +85,7 @@ def run_threshold(assignment_name: str, threshold: Threshold, submission: Any, r
 
     if threshold.device == "cuda" and device != "cuda":  # deferred before the dataset matters:
         # a GPU-only run may have no budget for the CPU grader's dataset (tp4_cnn: cifar10 only)
-        return result(DEFERRED, "needs GPU: this training run is graded on a machine with one "
-                                "(autograder grade --device cuda)", dataset=dataset,
+        return result(DEFERRED, say("threshold.needs_gpu"), dataset=dataset,
                       threshold=threshold.minimum.get(dataset))
     if dataset not in threshold.budgets:
         raise ValueError(f"{assignment_name} has no training budget for {dataset!r} "
@@ -107,8 +107,8 @@ def run_threshold(assignment_name: str, threshold: Threshold, submission: Any, r
     try:
         output = submission.train(threshold.recipe, payload, budget, threshold.seconds)
     except StudentRaised as e:
-        who = f"{e.function} raised " if e.function != "train" else ""  # the function at the line, when known
-        return result(FAILED, f"the training run stopped: {who}{e.exc_type}: {e.text}{e.at}", dataset=dataset,
+        who = say("threshold.who", function=e.function) if e.function != "train" else ""  # the function at the line
+        return result(FAILED, say("threshold.stopped", who=who, type=e.exc_type, text=e.text, at=e.at), dataset=dataset,
                       threshold=minimum, budget=_shown(budget))
     seconds = time.perf_counter() - start
     try:
@@ -116,7 +116,7 @@ def run_threshold(assignment_name: str, threshold: Threshold, submission: Any, r
         (before,), _ = _checked({"predictions": output["before"][None]} if isinstance(output.get("before"), torch.Tensor)
                                 else {}, 1, len(data.y_test), len(data.classes))
     except ValueError as e:
-        return result(FAILED, f"the training run returned no usable predictions: {e}", dataset=dataset,
+        return result(FAILED, say("threshold.unusable", error=e), dataset=dataset,
                       threshold=minimum, budget=_shown(budget))
     accuracies = [round(float((p == data.y_test).double().mean()), 6) for p in predictions]
     initial = round(float((before == data.y_test).double().mean()), 6)
@@ -125,18 +125,16 @@ def run_threshold(assignment_name: str, threshold: Threshold, submission: Any, r
     # never moving over two epochs or more is no honest run's (one epoch of a tiny smoke set may not move)
     never_moved = len(accuracies) >= 2 and all(a == initial for a in accuracies)
     if initial > chance or never_moved:
-        why = (f"its predictions before the first update were already {initial:.4f} accurate (the given "
-               f"parameters give about {1 / len(data.classes):.2f})" if initial > chance
-               else f"the accuracy never moved from {initial:.4f}")
-        return result(FAILED, f"the training run did not start from the given parameters or did not train "
-                              f"them: {why}", dataset=dataset, accuracy=final, threshold=minimum,
+        why = (say("threshold.already", initial=initial, chance=1 / len(data.classes)) if initial > chance
+               else say("threshold.never_moved", initial=initial))
+        return result(FAILED, say("threshold.not_trained", why=why), dataset=dataset, accuracy=final, threshold=minimum,
                       initial_accuracy=initial, test_accuracy=accuracies, budget=_shown(budget))
     details = dict(dataset=dataset, accuracy=final, threshold=minimum,
                    epochs=list(range(1, len(accuracies) + 1)), test_accuracy=accuracies, train_loss=losses,
                    initial_accuracy=initial,
                    confusion=confusion(predictions[-1], data.y_test, len(data.classes)),
                    classes=list(data.classes), seconds=round(seconds, 2), budget=_shown(budget))
-    verdict = f"test accuracy {final:.4f} on {dataset} after {len(accuracies)} epoch(s), needed {minimum:.2f}"
+    verdict = say("threshold.verdict", final=final, dataset=dataset, epochs=len(accuracies), minimum=minimum)
     return result(PASSED if final >= minimum else FAILED, verdict, **details)
 
 

@@ -80,3 +80,18 @@ def test_a_second_run_on_the_same_out_refuses(tmp_path, capsys):
         os.close(fd)
     assert "another grading run" in capsys.readouterr().err
     assert not (out / "grades.csv").exists()
+
+
+def test_lang_chooses_the_language_of_the_students_messages(tmp_path, monkeypatch):
+    """--lang en|fr sets the grader's language and the environment its pool workers inherit;
+    another language is refused by the parser."""
+    from tpcheck import messages
+
+    (tmp_path / "class" / "alice").mkdir(parents=True)
+    monkeypatch.setenv(messages.ENV, "en")
+    main(["grade", str(tmp_path / "class"), "--assignment", "tp1_perceptron", "--out", str(tmp_path / "out"),
+          "--lang", "fr"])
+    assert messages.language() == "fr" and os.environ[messages.ENV] == "fr"
+    assert messages.say("student.passed", function="f") == "f : réussi"
+    done = run(str(EXAMPLES), "--out", str(tmp_path / "out"), "--lang", "de")
+    assert done.returncode == 2 and "argument --lang" in done.stderr.strip().splitlines()[-1]

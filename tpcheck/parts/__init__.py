@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..compare import Mismatch
+from ..messages import say
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,9 @@ class Visible:
     run: Callable[[dict[str, Any]], str]
 
 
-# A property's messages, by what failed: a format string, or (what, format string) where the
-# visible line that fails should say ``what`` (the visible checks' wording; the grader's has none).
+# A property's messages, by what failed: a message id of :mod:`tpcheck.messages` (or a format
+# string), or (what, message id) where the visible line that fails should say ``what`` (the
+# visible checks' wording; the grader's has none). A Visible's ``what`` is a message id too.
 Wording = dict[str, "str | tuple[str, str]"]
 
 
@@ -49,4 +51,4 @@ def failure(wording: Wording, kind: str, details: dict[str, Any] | None = None, 
     formatted with ``fields``."""
     entry = wording[kind]
     what, text = entry if isinstance(entry, tuple) else (None, entry)
-    return Mismatch(text.format(**fields), **(details or {}), **({"what": what} if what else {}))
+    return Mismatch(say(text, **fields), **(details or {}), **({"what": say(what)} if what else {}))

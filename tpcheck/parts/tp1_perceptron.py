@@ -11,22 +11,18 @@ import torch
 
 from ..compare import Mismatch, assert_plain_tensor, describe, type_name
 from ..forbidden import NO_AUTOGRAD_NO_NN
+from ..messages import say
 from . import Visible, Wording, failure
 
 POLICY = NO_AUTOGRAD_NO_NN
 TRAINING_USES = ("forward", "update", "predict")
 
-GRADER_WORDING = {
+GRADER_WORDING = {  # message ids (tpcheck.messages)
     # moves_toward_target: formatted with lr, i (the first output that moved away), before_i,
     # after_i, and the whole before and after (lists)
-    "moved_away": "after one update with η = {lr}, output {i} moved away from its target "
-                  "(|t − y| went from {before_i:.4g} to {after_i:.4g}): check the sign of the update",
+    "moved_away": "tp1.moved_away",
     # predicts_argmax: with got, expected (shapes, dtype, or every row's class), i, got_i, expected_i, outputs_i
-    "tensor": "predict's result should be a torch.Tensor, got {described}",
-    "shape": "predict's result has shape {got}, expected {expected}",
-    "dtype": "predict's result has dtype {got}, expected torch.int64 (class indices)",
-    "wrong": "predict said class {got_i} for example {i}, but its largest output is class {expected_i} "
-             "(outputs {outputs_i})",
+    "tensor": "tp1.tensor", "shape": "tp1.shape", "dtype": "tp1.dtype", "wrong": "tp1.wrong",
 }
 
 
@@ -38,7 +34,7 @@ def moves_toward_target(update: Callable, forward: Callable, ex: dict[str, Any],
     before = (t - forward(params, x)).abs()
     new = update(params, x, t, lr)
     if not isinstance(new, dict) or set(new) != {"W", "b"}:
-        raise Mismatch("update should return a dict with the keys 'W' and 'b'")
+        raise Mismatch(say("tp1.update_dict"))
     after = (t - forward({k: assert_plain_tensor(new[k], f"params[{k!r}]") for k in ("W", "b")}, x)).abs()
     worse = after > before + 1e-6
     if worse.any():
@@ -73,13 +69,13 @@ def predicts_argmax(predict: Callable, forward: Callable, ex: dict[str, Any], *,
 # --- the visible checks: the properties on fixed examples, judged by the student's own forward
 
 
-ONE_INDEX = "predict returns one int64 class index per example"
+ONE_INDEX = "tp1.one_index"
 STUDENT_WORDING = {
-    "moved_away": "|t − y| went from {before} to {after}: check the sign",
-    "tensor": (ONE_INDEX, "expected an int64 tensor of shape {shape}"),
-    "shape": (ONE_INDEX, "expected an int64 tensor of shape {expected}"),
-    "dtype": (ONE_INDEX, "expected an int64 tensor of shape {expected}"),
-    "wrong": "got {got}, the largest outputs are at {expected}",
+    "moved_away": "tp1.student.moved_away",
+    "tensor": (ONE_INDEX, "tp1.student.tensor"),
+    "shape": (ONE_INDEX, "tp1.student.shape"),
+    "dtype": (ONE_INDEX, "tp1.student.shape"),
+    "wrong": "tp1.student.wrong",
 }
 
 
@@ -101,6 +97,6 @@ def _visible_predict(ns) -> str:
 
 
 VISIBLE = {
-    "update": (Visible("one update moves every output toward its target", _visible_update),),
-    "predict": (Visible("predict returns the class of the largest output of forward", _visible_predict),),
+    "update": (Visible("tp1.visible.update", _visible_update),),
+    "predict": (Visible("tp1.visible.predict", _visible_predict),),
 }

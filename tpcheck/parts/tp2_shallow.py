@@ -14,6 +14,7 @@ import torch
 from ..compare import Mismatch, and_list, assert_plain_tensor
 from ..forbidden import NO_AUTOGRAD_NO_NN
 from ..gradcheck import REL_TOLERANCE, numerical_gradients_batch, relative_errors
+from ..messages import say
 from . import Visible, Wording, failure
 
 POLICY = NO_AUTOGRAD_NO_NN
@@ -22,11 +23,9 @@ KEYS = ("W1", "b1", "W2", "b2")
 
 # finite_differences' message, formatted with listed (the parameters that disagree, with their
 # error), tolerance and worst (the parameter to look at first)
-GRADER_WORDING = {"disagrees": "backward disagrees with finite differences of your forward and loss "
-                               "(relative error {listed}; should be < {tolerance:g} in float64)",
+GRADER_WORDING = {"disagrees": "tp2.disagrees",  # message ids (tpcheck.messages)
                   # a gradient missing, or of another shape than its parameter: no relative error then
-                  "missing": "backward's result lacks {listed} (it should hold one gradient per parameter: {keys})",
-                  "shapes": "backward's gradients should have their parameters' shapes: {listed}"}
+                  "missing": "tp2.missing", "shapes": "tp2.shapes"}
 
 
 def finite_differences(forward: Callable, loss: Callable, backward: Callable, ex: dict[str, Any], *,
@@ -46,26 +45,27 @@ def finite_differences(forward: Callable, loss: Callable, backward: Callable, ex
     def totals(points):  # the loss at every perturbed point
         outs = forward_many([(p, x) for p in points])
         if not all(isinstance(out, tuple) and len(out) == 2 for out in outs):
-            raise Mismatch("forward should return (y, cache)")
-        values = [assert_plain_tensor(v, "loss's result") for v in loss_many([(y, t) for y, _ in outs])]
+            raise Mismatch(say("tp2.forward_pair"))
+        values = [assert_plain_tensor(v, say("tp2.loss_result")) for v in loss_many([(y, t) for y, _ in outs])]
         if any(v.numel() != 1 for v in values):
-            raise Mismatch("loss should return a single number (a tensor with one element)")
+            raise Mismatch(say("tp2.loss_number"))
         return values
 
     out = forward(params, x)
     if not isinstance(out, tuple) or len(out) != 2:
-        raise Mismatch("forward should return (y, cache)")
+        raise Mismatch(say("tp2.forward_pair"))
     cache = out[1]
     if not isinstance(cache, tuple) or len(cache) != 3:
-        raise Mismatch("forward's cache should hold (x, h, y)")
+        raise Mismatch(say("tp2.cache"))
     grads = backward(params, cache, t)
     if not isinstance(grads, dict):
-        raise Mismatch(f"backward should return a dict with the keys {', '.join(KEYS)}")
+        raise Mismatch(say("tp2.backward_dict", keys=", ".join(KEYS)))
     if missing := [k for k in params if k not in grads]:
         raise failure(wording, "missing", {"missing": missing}, listed=and_list(missing), keys=", ".join(params))
-    shapes = {k: assert_plain_tensor(grads[k], f"the gradient for {k}").shape for k in params}
+    shapes = {k: assert_plain_tensor(grads[k], say("tp2.gradient_for", key=k)).shape for k in params}
     if wrong := [k for k in params if shapes[k] != params[k].shape]:
-        listed = "; ".join(f"{k} has shape {tuple(shapes[k])}, expected {tuple(params[k].shape)}" for k in wrong)
+        listed = "; ".join(say("compare.shape", name=k, got=tuple(shapes[k]), expected=tuple(params[k].shape))
+                           for k in wrong)
         raise failure(wording, "shapes", {"wrong": wrong}, listed=listed)
     errors = relative_errors(grads, numerical_gradients_batch(totals, params))
     bad = {k: e for k, e in errors.items() if not e < REL_TOLERANCE}
@@ -78,15 +78,15 @@ def finite_differences(forward: Callable, loss: Callable, backward: Callable, ex
 
 def sigmoid_in_range(sigmoid: Callable, ex: dict[str, Any]) -> None:
     """σ(a) stays in [0, 1] and is finite even for large |a| (no overflow)."""
-    got = assert_plain_tensor(sigmoid(ex["a"]), "sigmoid's result")
+    got = assert_plain_tensor(sigmoid(ex["a"]), say("tp2.sigmoid_result"))
     if not torch.isfinite(got).all() or (got < 0).any() or (got > 1).any():
-        raise Mismatch("sigmoid returned values outside [0, 1] or NaN/inf for large inputs")
+        raise Mismatch(say("tp2.sigmoid_range"))
 
 
 # --- the visible checks --------------------------------------------------------------------------
 
 
-STUDENT_WORDING = {"disagrees": "relative error {listed} (should be < {tolerance:g}); start with the gradient for {worst}",
+STUDENT_WORDING = {"disagrees": "tp2.student.disagrees",
                    "missing": GRADER_WORDING["missing"], "shapes": GRADER_WORDING["shapes"]}
 
 
@@ -101,9 +101,9 @@ def _visible_gradcheck(ns) -> str:
     t = torch.nn.functional.one_hot(torch.randint(0, C, (N,), generator=g), C).double()
     errors = finite_differences(ns["forward"], ns["loss"], ns["backward"], {"params": params, "x": x, "t": t},
                                 wording=STUDENT_WORDING)
-    return f"largest relative error {max(errors.values()):.1e}"
+    return say("tp2.largest_error", error=max(errors.values()))
 
 
 VISIBLE = {
-    "backward": (Visible("backward agrees with finite differences of forward and loss (float64)", _visible_gradcheck),),
+    "backward": (Visible("tp2.visible.gradcheck", _visible_gradcheck),),
 }

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from ..compare import Mismatch, describe, type_name
+from ..messages import say
 from ..optim import make_optimizer
 from . import Visible, Wording, failure
 
@@ -36,31 +37,9 @@ SCALE_SIZES = (48, 96)  # the layer sizes the scale is judged on
 
 # init_params' messages, by what failed; "keys" is formatted with sizes, keys and got (what the
 # dict holds, or the type's name) or described (the same, with a tensor's shape)
-GRADER_WORDING = {
-    "keys": "init_params({sizes}) should return a dict with the keys {keys}; got {got}",
-    "tensor": "{key} should be a torch.Tensor, got {got}",
-    "shape": "{key} has shape {shape}, expected {expected} for sizes {sizes}",
-    "leaf": "{key} should be a leaf tensor with requires_grad=True, so that loss.backward() fills {key}.grad",
-    "computed": "{key} should be a leaf tensor with requires_grad=True, but it was computed from one (e.g. "
-                "torch.randn(..., requires_grad=True) * std): compute the value first, then call .requires_grad_(), "
-                "so that loss.backward() fills {key}.grad",
-    "finite": "{key} contains NaN or inf",
-    "identical": "units {i} and {j} of layer {l} start with identical weights (W{l}[:, {i}] == W{l}[:, {j}]): "
-                 "they would compute the same thing forever. Draw the weights at random.",
-    "constant": "W{l} is constant ({value:g} everywhere): draw the weights at random",
-    "same_seed": "two calls of init_params({sizes}, activation={activation!r}) with generators seeded alike ({seed}) "
-                 "gave different {key}: draw every weight from the generator argument "
-                 "(torch.randn(..., generator=generator)), not from the global random state",
-    "other_seed": "init_params({sizes}, activation={activation!r}) gave the same weights for generators seeded with "
-                  "{seed} and {other}: draw them from the generator argument (torch.randn(..., generator=generator))",
-    "global_state": "init_params({sizes}, activation={activation!r}, generator=...) consumed the global random state: "
-                    "draw every weight from the generator argument (torch.randn(..., generator=generator))",
-    "scale": "W{l} has standard deviation {got:.3g} for activation={activation!r}, expected {expected:.3g} = "
-             "{formula} with fan_in={fan_in}, fan_out={fan_out} (sizes {sizes}): He, sqrt(2 / fan_in), for relu and "
-             "gelu; Xavier, sqrt(2 / (fan_in + fan_out)), for sigmoid and tanh",
-    "bias": "b{l} should start at zero (activation={activation!r}, sizes {sizes})",
-    "raises": "init_params({sizes}, activation={activation!r}) should raise ValueError ({why}); it {got}",
-}
+GRADER_WORDING = {k: f"tp3.{k}" for k in (  # message ids (tpcheck.messages)
+    "keys", "tensor", "shape", "leaf", "computed", "finite", "identical",
+    "constant", "same_seed", "other_seed", "global_state", "scale", "bias", "raises")}
 
 
 def init_shapes(init_params: Callable, ex: dict[str, Any], *, wording: Wording = GRADER_WORDING) -> dict:
@@ -160,13 +139,13 @@ def init_raises(raised: Callable, ex: dict[str, Any], *, wording: Wording = GRAD
     ``raised(sizes, activation)`` calls init_params and returns the name of the exception's type
     (None when it returned); ``ex``: sizes."""
     sizes = list(ex["sizes"])
-    for case, activation, why in ((sizes, "swish", "an unknown activation"),
-                                  (sizes[:1], "relu", "fewer than two sizes"),
-                                  ([sizes[0], 0, *sizes[1:]], "relu", "a size below 1")):
+    for case, activation, why in ((sizes, "swish", say("tp3.why.activation")),
+                                  (sizes[:1], "relu", say("tp3.why.few_sizes")),
+                                  ([sizes[0], 0, *sizes[1:]], "relu", say("tp3.why.size"))):
         got = raised(case, activation)
         if got != "ValueError":
             raise failure(wording, "raises", {"raised": got}, sizes=case, activation=activation, why=why,
-                          got="returned without raising" if got is None else f"raised {got}")
+                          got=say("tp3.returned") if got is None else say("tp3.raised", type=got))
 
 
 def _number(value) -> float:
@@ -191,34 +170,31 @@ def train_step_learns(train_step: Callable, ex: dict[str, Any]) -> str:
     p, opt = fresh(False)
     losses = [_number(train_step(p, opt, x, labels, **keywords)) for _ in range(20)]
     if not losses[-1] < losses[0]:
-        raise Mismatch(f"losses went from {losses[0]:.4f} to {losses[-1]:.4f}", what="20 steps on one batch lower its loss")
+        raise Mismatch(say("tp3.losses", first=losses[0], last=losses[-1]), what=say("tp3.what.lowers"))
     clean, opt = fresh(False)
     train_step(clean, opt, x, labels, **keywords)
     stale, opt = fresh(True)
     train_step(stale, opt, x, labels, **keywords)
     if not all(torch.allclose(clean[k], stale[k]) for k in start):
-        raise Mismatch("call optimizer.zero_grad() before loss.backward()",
-                       what="a step ignores gradients left over from the previous step")
-    return f"loss {losses[0]:.3f} → {losses[-1]:.3f}"
+        raise Mismatch(say("tp3.zero_grad"), what=say("tp3.what.stale"))
+    return say("tp3.loss_went", first=losses[0], last=losses[-1])
 
 
 # --- the visible checks --------------------------------------------------------------------------
 
 STUDENT_WORDING = {
-    "keys": ("one W and one b per layer", "for sizes {sizes} expected a dict with the keys {keys}; got {described}"),
-    "tensor": ("plain tensors", "{key} should be a plain torch.Tensor with requires_grad=True, got {got}"),
-    "shape": ("shapes", GRADER_WORDING["shape"]),
-    "leaf": ("trainable leaves", "{key} should be a leaf tensor with requires_grad=True (set it after computing the "
-                                 "values, e.g. with .requires_grad_()), so that loss.backward() fills {key}.grad"),
-    "computed": ("trainable leaves", GRADER_WORDING["computed"]),
-    "finite": ("finite values", GRADER_WORDING["finite"]),
-    "identical": ("random weights", "two units of layer {l} start with identical weights (two equal columns of W{l}, "
-                                    "sizes {sizes}): they would stay identical forever"),
-    "constant": ("random weights", GRADER_WORDING["constant"]),
-    **{k: ("the generator argument", GRADER_WORDING[k]) for k in ("same_seed", "other_seed", "global_state")},
-    "scale": ("the documented scale", GRADER_WORDING["scale"]),
-    "bias": ("the documented scale", GRADER_WORDING["bias"]),
-    "raises": ("ValueError on bad arguments", GRADER_WORDING["raises"]),
+    "keys": ("tp3.what.keys", "tp3.student.keys"),
+    "tensor": ("tp3.what.plain", "tp3.student.tensor"),
+    "shape": ("tp3.what.shapes", GRADER_WORDING["shape"]),
+    "leaf": ("tp3.what.leaves", "tp3.student.leaf"),
+    "computed": ("tp3.what.leaves", GRADER_WORDING["computed"]),
+    "finite": ("tp3.what.finite", GRADER_WORDING["finite"]),
+    "identical": ("tp3.what.random", "tp3.student.identical"),
+    "constant": ("tp3.what.random", GRADER_WORDING["constant"]),
+    **{k: ("tp3.what.generator", GRADER_WORDING[k]) for k in ("same_seed", "other_seed", "global_state")},
+    "scale": ("tp3.what.scale", GRADER_WORDING["scale"]),
+    "bias": ("tp3.what.scale", GRADER_WORDING["bias"]),
+    "raises": ("tp3.what.raises", GRADER_WORDING["raises"]),
 }
 
 
@@ -269,9 +245,9 @@ def _visible_train_step(ns) -> str:
 
 
 VISIBLE = {
-    "init_params": (Visible("shapes for depths 1 to 4, random trainable leaves", _visible_init),
-                    Visible("draws from the generator argument", _visible_generator),
-                    Visible("He for relu and gelu, Xavier for sigmoid and tanh; zero biases", _visible_scale),
-                    Visible("ValueError on an unknown activation or invalid sizes", _visible_raises)),
-    "train_step": (Visible("train_step lowers the loss and zeroes the gradients", _visible_train_step),),
+    "init_params": (Visible("tp3.visible.init", _visible_init),
+                    Visible("tp3.visible.generator", _visible_generator),
+                    Visible("tp3.visible.scale", _visible_scale),
+                    Visible("tp3.visible.raises", _visible_raises)),
+    "train_step": (Visible("tp3.visible.train_step", _visible_train_step),),
 }

@@ -1,0 +1,69 @@
+"""The grader's messages for the student (the blame rule's "not judged", the training run's gate
+and verdicts, the shared properties), in :mod:`tpcheck.messages`'s catalog: one mechanism, one
+language setting (``python -m autograder grade --lang``), one test of every template.
+
+Importing this module registers them; the modules that word a message import it.
+"""
+
+from __future__ import annotations
+
+from tpcheck.messages import register, say
+
+__all__ = ["say"]
+
+
+def _m(fr: str, en: str) -> dict[str, str]:
+    return {"fr": fr, "en": en}
+
+
+register({
+    # autograder.stages.blame
+    "blame.not_judged": _m("non jugé : {function} utilise {wrong}, qui {verb} faux ({checks}) ; corrigez d'abord "
+                           "{wrong}{where}",
+                           "not judged: {function} uses {wrong}, which {verb} wrong ({checks}); fix {wrong} "
+                           "first{where}"),
+    "blame.where": _m(" ({function} appelle {name} à la ligne {line} de sa définition)",
+                      " ({function} calls {name} on line {line} of its definition)"),
+    "blame.gate": _m("non lancé : l'entraînement a besoin que {named} réussisse d'abord chaque vérification",
+                     "not run: the training needs {named} to pass every check first"),
+    "blame.gate_blocked": _m(" ; il est bloqué par {named}, qui {verb} faux ({checks})",
+                             "; it is blocked by {named}, which {verb} wrong ({checks})"),
+    "blame.is": _m("est", "is"),
+    "blame.are": _m("sont", "are"),
+    "blame.forbidden_rule": _m("la règle des API interdites", "the forbidden-API rule"),
+    # autograder.stages.threshold
+    "threshold.needs_gpu": _m("GPU nécessaire : cet entraînement est noté sur une machine qui en a une "
+                              "(autograder grade --device cuda)",
+                              "needs GPU: this training run is graded on a machine with one "
+                              "(autograder grade --device cuda)"),
+    "threshold.stopped": _m("l'entraînement s'est arrêté : {who}{type} : {text}{at}",
+                            "the training run stopped: {who}{type}: {text}{at}"),
+    "threshold.who": _m("{function} a levé ", "{function} raised "),
+    "threshold.unusable": _m("l'entraînement n'a renvoyé aucune prédiction utilisable : {error}",
+                             "the training run returned no usable predictions: {error}"),
+    "threshold.already": _m("ses prédictions avant la première mise à jour avaient déjà une précision de "
+                            "{initial:.4f} (les paramètres donnés donnent environ {chance:.2f})",
+                            "its predictions before the first update were already {initial:.4f} accurate "
+                            "(the given parameters give about {chance:.2f})"),
+    "threshold.never_moved": _m("la précision n'a jamais bougé de {initial:.4f}",
+                                "the accuracy never moved from {initial:.4f}"),
+    "threshold.not_trained": _m("l'entraînement n'est pas parti des paramètres donnés ou ne les a pas entraînés : "
+                                "{why}",
+                                "the training run did not start from the given parameters or did not train "
+                                "them: {why}"),
+    "threshold.verdict": _m("précision sur le test {final:.4f} sur {dataset} après {epochs} époque(s), "
+                            "{minimum:.2f} requis",
+                            "test accuracy {final:.4f} on {dataset} after {epochs} epoch(s), needed {minimum:.2f}"),
+    # autograder.checks.spec: what a call through the submission shows
+    "spec.answers": _m("{name} : {answers} réponses pour {calls} appels", "{name}: {answers} answers for {calls} calls"),
+    "spec.forbidden_call": _m("{name} a appelé {called}, que cette partie n'autorise pas ({reason})",
+                              "{name} called {called}, which this part does not allow ({reason})"),
+    "spec.autograd_graph": _m("{name} a renvoyé des tenseurs qui portent un graphe autograd ({leaks}) : {reason}",
+                              "{name} returned tensors that carry an autograd graph ({leaks}): {reason}"),
+    # autograder.checks.common
+    "common.forbidden": _m("{reason}. Trouvé : {listed}", "{reason}. Found: {listed}"),
+    "common.mutated": _m("{function} a modifié son entrée {where} sur place ; elle doit renvoyer de nouveaux "
+                         "tenseurs et laisser ses arguments inchangés",
+                         "{function} modified its input {where} in place; it must return new tensors and "
+                         "leave its arguments unchanged"),
+})
