@@ -55,6 +55,12 @@ EXPECTED = {
     ("tp3_deep", "stacked activations on one layer instead of between layers"): "stacked_activations",
     ("tp3_deep", "missing zero_grad"): "missing_zero_grad",
     ("tp3_deep", "optimizer.step() before loss.backward()"): "step_before_backward",
+    # False: not in the catalog yet (no claim either way)
+    ("tp3_deep", "initialisation ignores the generator argument"): False,
+    ("tp3_deep", "He initialisation for every activation"): False,
+    ("tp3_deep", "initialisation never raises ValueError"): False,
+    ("tp3_deep", "initial weights computed after requires_grad=True (not leaves)"): False,
+    **{("tp2b_modules", m.name): False for m in MUTANTS if m.assignment == "tp2b_modules"},
 }
 GOAL = 0.9
 
@@ -92,6 +98,8 @@ def test_misconceptions_of_the_mutant_suite_are_named(outcomes):
     for m, found in outcomes:
         want = EXPECTED[(m.assignment, m.name)]
         ids = [i for f in found.values() for i in f]
+        if want is False:
+            continue
         if want is None:
             assert not ids, (m.name, found)
             continue

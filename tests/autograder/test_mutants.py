@@ -45,12 +45,12 @@ def submission(assignment: str, overrides: dict[str, Callable[..., Any]]) -> InP
 def notebook(assignment: str, overrides: dict[str, Callable[..., Any]]) -> InProcess:
     """The reference as a notebook holds it: its graded functions call each other by name, so a
     mutant forward is what the reference's update and predict call (as in a student's notebook)."""
-    base = {"tp1_perceptron": p1, "tp2_shallow": p2, "tp3_deep": p3, "tp4_cnn": p4}[assignment]
+    base = {"tp1_perceptron": p1, "tp2_shallow": p2, "tp2b_modules": p2b, "tp3_deep": p3, "tp4_cnn": p4}[assignment]
     ns: dict[str, Any] = {**globals(), **vars(base)}  # a mutant's own names (p1, torch…) resolve too
     for name, value in vars(base).items():
         if inspect.isfunction(value) and value.__module__ == base.__name__:
             ns[name] = _rebind(value, ns)
-    ns.update({name: _rebind(fn, ns) for name, fn in overrides.items()})
+    ns.update({name: _rebind(fn, ns) if inspect.isfunction(fn) else fn for name, fn in overrides.items()})
     return InProcess(ns)
 
 
