@@ -17,6 +17,26 @@ def _m(fr: str, en: str) -> dict[str, str]:
 
 
 register({
+    # autograder.stages.run_checks
+    "checks.missing": _m("fonction {names} introuvable dans votre notebook (gardez les noms et les signatures du modèle)",
+                         "function {names} not found in your notebook (keep the names and signatures of the template)"),
+    "checks.forbidden_api": _m("{name} utilise une API que cette partie n'autorise pas ({reason}) : {what}",
+                               "{name} uses an API this part does not allow ({reason}): {what}"),
+    "checks.flaky": _m("votre fonction a donné des résultats différents pour la même entrée (est-elle aléatoire, "
+                       "ou garde-t-elle un état d'un appel à l'autre ?) {detail}",
+                       "your function gave different results for the same input (is it random, or does it keep "
+                       "state between calls?) {detail}"),
+    "checks.could_not_run": _m("la vérification n'a pas pu s'exécuter : {type} : {text}",
+                               "the check could not run: {type}: {text}"),
+    "checks.nothing_works": _m("aucune fonction notée ne marche encore : rien à juger",
+                               "no graded function works yet: nothing to judge"),
+    "checks.not_implemented": _m("{function} n'est pas encore implémentée", "{function} is not implemented yet"),
+    "checks.raised": _m("{function} a levé {type} : {text}{at}", "{function} raised {type}: {text}{at}"),
+    # autograder.stages.sourcemap / autograder.submission
+    "where.at": _m(" — en {where}", " — at {where}"),
+    "where.cell": _m("cellule {cell}", "cell {cell}"),
+    "where.line": _m("{cell}, ligne {line} : {text}", "{cell}, line {line}: {text}"),
+    "where.unknown": _m("ligne inconnue", "line unknown"),
     # autograder.stages.blame
     "blame.not_judged": _m("non jugé : {function} utilise {wrong}, qui {verb} faux ({checks}) ; corrigez d'abord "
                            "{wrong}{where}",

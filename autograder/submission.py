@@ -40,7 +40,9 @@ class StudentRaised(Exception):
 
     @property
     def at(self) -> str:
-        return f" — at {self.where}" if self.where else ""
+        from autograder.messages import say
+
+        return say("where.at", where=self.where) if self.where else ""
 
 
 def describe_violation(submission: object, name: str, violation) -> str:

@@ -19,6 +19,7 @@ from hypothesis.errors import Flaky
 
 from autograder.checks import profiles
 from autograder.checks.spec import WHOLE_SUBMISSION, Assignment, Check, Context
+from autograder.messages import say
 from autograder.results import ERROR, FAILED, NOT_IMPLEMENTED, NOT_JUDGED, PASSED, CheckResult
 from autograder.stages import blame
 from autograder.submission import Call, InProcess, StudentRaised, Submission, describe_violation
@@ -42,8 +43,7 @@ def run_check(check: Check, submission: Submission, assignment: Assignment,
     functions = [f for f in (check.function, *check.needs) if f != WHOLE_SUBMISSION]
     missing = [f for f in functions if not submission.has(f)]
     if missing:
-        return result(FAILED, f"function {', '.join(missing)} not found in your notebook "
-                              f"(keep the names and signatures of the template)", missing=missing)
+        return result(FAILED, say("checks.missing", names=", ".join(missing)), missing=missing)
     for name in functions:
         if assignment.policy.modules and (src := submission.source(name)):
             try:
@@ -51,8 +51,8 @@ def run_check(check: Check, submission: Submission, assignment: Assignment,
             except SyntaxError:
                 violations = []
             if violations:
-                return result(FAILED, f"{name} uses an API this part does not allow "
-                                      f"({assignment.policy.reason}): {describe_violation(submission, name, violations[0])}",
+                return result(FAILED, say("checks.forbidden_api", name=name, reason=assignment.policy.why,
+                                          what=describe_violation(submission, name, violations[0])),
                               violations=[describe_violation(submission, name, v) for v in violations])
 
     prop = check.prop
@@ -96,12 +96,10 @@ def run_check(check: Check, submission: Submission, assignment: Assignment,
         return _raised(result, e, shows(captured.get("example")))
     except Flaky:
         failure = captured.get("failure")
-        return result(FAILED, "your function gave different results for the same input "
-                              f"(is it random, or does it keep state between calls?) "
-                              f"{getattr(failure, 'message', failure) or ''}".strip(),
+        return result(FAILED, say("checks.flaky", detail=getattr(failure, "message", failure) or "").strip(),
                       shows(captured.get("example")))
     except Exception as e:  # noqa: BLE001 - a fault of the check itself: say so, do not crash
-        return result(ERROR, f"the check could not run: {type(e).__name__}: {e}")
+        return result(ERROR, say("checks.could_not_run", type=type(e).__name__, text=e))
     return result(PASSED)
 
 
@@ -118,7 +116,7 @@ def run_assignment(assignment: Assignment, submission: Submission, profile: str 
         # ranks failures to find the week's misconception)
         status = NOT_IMPLEMENTED if all(r.status == NOT_IMPLEMENTED for r in functions) else FAILED
         results = [dataclasses.replace(r, status=status, points=0.0,
-                                       message="no graded function works yet: nothing to judge")
+                                       message=say("checks.nothing_works"))
                    if c.function == WHOLE_SUBMISSION and r.passed else r
                    for c, r in zip(assignment.checks, results)]
     return results
@@ -271,8 +269,8 @@ def _answer_round(submission: Submission, asked: list, answers: list[list[Any]])
 
 def _raised(result, e: StudentRaised, example) -> CheckResult:
     if e.not_implemented:
-        return result(NOT_IMPLEMENTED, f"{e.function} is not implemented yet")
-    return result(FAILED, f"{e.function} raised {e.exc_type}: {e.text}{e.at}", example,
+        return result(NOT_IMPLEMENTED, say("checks.not_implemented", function=e.function))
+    return result(FAILED, say("checks.raised", function=e.function, type=e.exc_type, text=e.text, at=e.at), example,
                   exception=e.exc_type)
 
 

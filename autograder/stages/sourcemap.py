@@ -28,6 +28,13 @@ UNKNOWN = "line unknown"
 MAX_TEXT = 200  # characters of a quoted line
 
 
+def _unknown() -> str:
+    """:data:`UNKNOWN` in the current language."""
+    from autograder.messages import say
+
+    return say("where.unknown")
+
+
 @dataclass(frozen=True)
 class Origin:
     cell: int  # the cell's position in the notebook, 1-based, counting every cell
@@ -36,8 +43,10 @@ class Origin:
     text: str  # that line, as written (comments included), stripped and capped
 
     def __str__(self) -> str:
-        cell = f"cell {self.cell}" + (f" ({self.grade_id})" if self.grade_id else "")
-        return f"{cell}, line {self.line}: {self.text}"
+        from autograder.messages import say
+
+        cell = say("where.cell", cell=self.cell) + (f" ({self.grade_id})" if self.grade_id else "")
+        return say("where.line", cell=cell, line=self.line, text=self.text)
 
 
 @dataclass(frozen=True)
@@ -65,7 +74,7 @@ class SourceMap:
     def where(self, line: object) -> str:
         """``cell N (grade_id), line L: <text>``, or "line unknown"."""
         origin = self.origin(line)
-        return str(origin) if origin is not None else UNKNOWN
+        return str(origin) if origin is not None else _unknown()
 
     def in_function(self, code: str, name: str, line: int) -> str:
         """:meth:`where` for line ``line`` of the source of the last top-level ``def name`` in
@@ -73,12 +82,12 @@ class SourceMap:
         try:
             tree = ast.parse(code)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return UNKNOWN
+            return _unknown()
         start = None
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
                 start = node.lineno
-        return self.where(start + line - 1) if start is not None and type(line) is int and line > 0 else UNKNOWN
+        return self.where(start + line - 1) if start is not None and type(line) is int and line > 0 else _unknown()
 
 
 def build(code: str, statements: list[ast.stmt], originals: list[tuple[ast.AST, CellSource] | None]) -> SourceMap:

@@ -42,6 +42,27 @@ def test_a_buggy_tp1_notebook_gets_a_french_page():
         assert english not in page, english
 
 
+def _stub(params, x):
+    raise NotImplementedError()
+
+
+def _crash(params, x):
+    raise RuntimeError("oops")
+
+
+def test_the_grading_run_speaks_french_too():
+    """What run_checks itself says (a stub, a crash, nothing working yet) is French as well."""
+    messages.set_language("fr")
+    assignment = checks.load("tp1_perceptron")
+    stub = run_assignment(assignment, InProcess({**vars(p1), "forward": _stub, "update": _stub, "predict": _stub}), "dev")
+    assert any(r.message == "forward n'est pas encore implémentée" for r in stub)
+    assert any(r.message == "aucune fonction notée ne marche encore : rien à juger" for r in stub)
+    crash = run_assignment(assignment, InProcess({**vars(p1), "forward": _crash}), "dev")
+    assert any(r.message.startswith("forward a levé RuntimeError : oops") for r in crash)
+    missing = run_assignment(assignment, InProcess({k: v for k, v in vars(p1).items() if k != "predict"}), "dev")
+    assert any("introuvable dans votre notebook" in r.message for r in missing)
+
+
 def test_english_by_configuration(monkeypatch):
     monkeypatch.setenv(messages.ENV, "en")
     messages.set_language(None)
