@@ -190,7 +190,7 @@ def apply(assignment: Assignment, submission: Submission, results: list[CheckRes
     for f in order(assignment.functions, deps):
         for i in by_function.get(f, []):
             check, r = assignment.checks[i], results[i]
-            if r.status != FAILED:
+            if r.status != FAILED or r.details.get("missing"):  # a function not in the notebook is nobody else's fault
                 continue
             uses = closure(deps, {*deps.get(f, {}), *check.needs}) - {f}
             culprits = sorted(g for g in uses if g in wrong)

@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.checks.spec import Threshold
+from autograder.messages import say
 from autograder.stages import cgroups
 from autograder.submission import Call, StudentRaised, function_source
 from tpcheck.forbidden import ANYTHING, Policy
@@ -239,7 +240,7 @@ class Sandbox:
         if name in self._poisoned:
             raise self._poisoned[name]
         if not own_budget and self._spent >= self.limits.submission_seconds:
-            raise StudentRaised(name, "TimeoutError", f"the submission used up its {self.limits.submission_seconds:g} s")
+            raise StudentRaised(name, "TimeoutError", say("sandbox.used_up", seconds=f"{self.limits.submission_seconds:g}"))
         if self._proc is None or self._proc.poll() is not None:
             self._restart()
             if self._proc is None:
@@ -255,9 +256,9 @@ class Sandbox:
                 self._after_trial = True
                 self._spent -= time.monotonic() - start  # (the finally adds it back: net zero)
                 raise StudentRaised(name, "TimeoutError", "trial batch") from None
-            self.events.append(f"{name}: no answer within {budget:g} s; the worker was killed")
+            self.events.append(say("sandbox.no_answer", name=name, seconds=f"{budget:g}"))
             self._kill()
-            self._poisoned[name] = StudentRaised(name, "TimeoutError", f"took longer than {budget:g} s (infinite loop?)")
+            self._poisoned[name] = StudentRaised(name, "TimeoutError", say("sandbox.too_long", seconds=f"{budget:g}"))
             raise self._poisoned[name] from None
         except (EOFError, BrokenPipeError, OSError, ValueError):
             if trial:
@@ -267,8 +268,8 @@ class Sandbox:
                 raise StudentRaised(name, "WorkerDied", "trial batch") from None
             code = self._kill(grace=1.0)  # let a worker that exited report its own status
             what = _death(code)
-            self.events.append(f"{name}: the worker {what}")
-            self._poisoned[name] = StudentRaised(name, "WorkerDied", f"the process running your code {what}")
+            self.events.append(say("sandbox.worker_event", name=name, what=what))
+            self._poisoned[name] = StudentRaised(name, "WorkerDied", say("sandbox.process_died", what=what))
             raise self._poisoned[name] from None
         finally:
             if not own_budget:
@@ -382,8 +383,8 @@ class Sandbox:
         self._prepare_scratch()
         if len(self.code.encode()) > self.limits.source_bytes:
             self.load_error = {"exc_type": "SourceTooLarge",
-                               "message": f"your notebook's code is {len(self.code.encode()) / 2**20:.1f} MB, more than "
-                                          f"the {self.limits.source_bytes / 2**20:g} MB allowed: it was not run"}
+                               "message": say("sandbox.code_too_big", size=f"{len(self.code.encode()) / 2**20:.1f}",
+                                              limit=f"{self.limits.source_bytes / 2**20:g}")}
             return
         self._cgroup = None if self.unsafe else cgroups.create(self.limits.sandbox_memory_bytes, self.limits.processes)
         self.bounds = {"cgroup": self._cgroup.version if self._cgroup else None,
@@ -430,11 +431,11 @@ class Sandbox:
         except TimeoutError:
             self._kill()
             self.load_error = {"exc_type": "TimeoutError",
-                               "message": f"running your notebook's code took longer than {self.limits.startup_seconds:g} s"}
+                               "message": say("sandbox.load_too_long", seconds=f"{self.limits.startup_seconds:g}")}
             return
         except (EOFError, BrokenPipeError, OSError, ValueError):
             code = self._kill(grace=1.0)
-            self.load_error = {"exc_type": "WorkerDied", "message": f"the process running your code {_death(code)}"}
+            self.load_error = {"exc_type": "WorkerDied", "message": say("sandbox.process_died", what=_death(code))}
             return
         if answer.get("ok"):
             self.functions = set(answer.get("functions") or ())
@@ -527,12 +528,13 @@ def _drain(stream, sink: bytearray, cap: int) -> None:
 
 def _death(code: int | None) -> str:
     if code is None:
-        return "stopped answering"
+        return say("sandbox.stopped_answering")
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-        hint = {"SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)", "SIGKILL": " (killed)"}.get(name, "")
-        return f"was killed by {name}{hint}"
-    return f"exited with code {code} (sys.exit or os._exit in your code, or out of memory)"
+        hint = {"SIGXCPU": say("sandbox.hint_cpu"), "SIGXFSZ": say("sandbox.hint_file"),
+                "SIGKILL": say("sandbox.hint_killed")}.get(name, "")
+        return say("sandbox.killed_by", signal=name, hint=hint)
+    return say("sandbox.exited", code=code)
 
 
 def training_limits(limits, spec: Threshold | None, device: str):

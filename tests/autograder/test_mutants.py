@@ -680,3 +680,14 @@ def test_the_training_gate_names_the_function_that_blocks_it(assignments):
     result = threshold.run_threshold("tp1_perceptron", spec.threshold, sub, run_assignment(spec, sub, "dev"))
     assert result.status == FAILED and result.details["not_run"] == ["forward"]
     assert "blocked by forward, which is wrong (tp1_perceptron.forward.matches_reference)" in result.message
+
+
+def test_a_missing_function_is_never_excused_by_blame():
+    """A function the notebook does not define loses its checks' points even while another one it
+    would use is wrong: "not found" is nobody else's fault (no "not judged" for it)."""
+    assignment = checks.load("tp1_perceptron")
+    ns = {k: v for k, v in vars(p1).items() if k != "update"}
+    ns["forward"] = lambda params, x: torch.zeros(x.shape[0], params["W"].shape[1])
+    results = run_assignment(assignment, InProcess(ns), "dev")
+    update = [r for r in results if r.function == "update"]
+    assert update and all(r.status == "failed" and r.points == 0 for r in update)
