@@ -93,6 +93,9 @@ def init_raises(ctx: Context, ex) -> None:
     part.init_raises(raised, ex)
 
 
+init_raises.expects_raise = True  # its calls must raise: the checks' fast path cannot batch them
+
+
 def forward_tracks_gradients(ctx: Context, ex) -> None:
     """forward's logits, from trainable parameters, carry the autograd graph back to them (the
     wire carries requires_grad and grad_fn as plain flags): a forward that detaches its layers

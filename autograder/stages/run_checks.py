@@ -217,7 +217,11 @@ class _Replay:
 
 def fast_passes(check: Check, submission: Submission, assignment: Assignment, profile: str = "grading") -> bool:
     """Whether ``check`` passes on every example its search would draw for a passing run (then
-    the search would pass too); False sends it to the search. Costs one exchange a round."""
+    the search would pass too); False sends it to the search. Costs one exchange a round. A
+    property whose calls are meant to raise (``prop.expects_raise``: a batch stops at the first
+    raise) always goes to the search."""
+    if getattr(check.prop, "expects_raise", False):
+        return False
     examples = drawn_examples(check, assignment, profile)
     if not examples:
         return False
