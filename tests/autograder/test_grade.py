@@ -71,12 +71,19 @@ def test_layout_is_nbgrader_submitted(submitted):
 
 
 def test_scores(graded):
-    """correct at full marks, empty and crash at 0, buggy in between, hostile no higher than honest work."""
+    """correct at full marks, empty and crash_at_load at 0, buggy in between, hostile no higher than
+    honest work; crash's forward raises, so forward loses its points and the correct update and
+    predict, which call it, are not judged and keep theirs (the blame rule)."""
     _, g = graded
     full = checks.load(A).max_points
     assert g["correct"].score == full
-    for student in ("empty", "crash", "crash_at_load", "notebook_missing"):
+    for student in ("empty", "crash_at_load", "notebook_missing"):
         assert g[student].score == 0, student
+    crash = g["crash"].results
+    assert all(r.status == "failed" and r.points == 0 for r in crash if r.function == "forward")
+    assert all(r.status in ("passed", "not judged") for r in crash if r.function in ("update", "predict"))
+    assert any(r.status == "not judged" and "forward" in r.message for r in crash)
+    assert 0 < g["crash"].score < full
     assert 0 < g["buggy"].score < full
     assert g["hostile"].score < full
     assert any("forward raised RuntimeError: oops" in r.message for r in g["crash"].results)
