@@ -36,8 +36,12 @@ from autograder.results import ERROR, FAILED, NOT_JUDGED, PASSED, CheckResult
 from autograder.submission import Call, Submission
 from tpcheck.boundary import realize
 from tpcheck.forbidden import ANYTHING, Policy, scan_source
+from tpworker.driver import SILENCED
 
-ALL: Any = frozenset({"*"})  # Relative.excused: every forbidden call
+ALL: Any = frozenset({"*"})
+# failures of the student's process as a whole (it tampered with the boundary, died, or stopped
+# answering): never excused by another function's failure, which the same process caused too
+PROCESS_FAILURES = frozenset({"Tampering", "WorkerDied", "TimeoutError"})  # Relative.excused: every forbidden call
 
 MESSAGES = {  # ids in the message catalog (autograder.messages)
     "not_judged": "blame.not_judged",
@@ -192,6 +196,8 @@ def apply(assignment: Assignment, submission: Submission, results: list[CheckRes
             check, r = assignment.checks[i], results[i]
             if r.status != FAILED or r.details.get("missing"):  # a function not in the notebook is nobody else's fault
                 continue
+            if r.details.get("exception") in PROCESS_FAILURES or SILENCED in (r.details.get("forbidden") or ()):
+                continue  # the process as a whole (tampered, died, hung, its recorder silenced), not a function G
             uses = closure(deps, {*deps.get(f, {}), *check.needs}) - {f}
             culprits = sorted(g for g in uses if g in wrong)
             if culprits:
