@@ -266,7 +266,7 @@ def class_setup(args, submitted):
     from autograder.stages import roster as rosters
 
     url = db_url(args.nbgrader_db) if args.nbgrader_db else None
-    if url and not args.nbgrader_db.count("://") and not Path(args.nbgrader_db).is_file():
+    if url and "://" not in args.nbgrader_db and not Path(args.nbgrader_db).is_file():
         raise ValueError(f"--nbgrader-db {args.nbgrader_db}: no such gradebook (nbgrader generate_assignment "
                          f"creates it in the course folder)")
     roster = rosters.read_csv(Path(args.roster)) if args.roster else None
