@@ -44,14 +44,16 @@ from autograder.submission import Unfilled
 def grade_one(student: str, notebook: Path | None, assignment_name: str, *, profile: str = "grading",
               limits=None, unsafe: bool = False, dataset: str = threshold.DEFAULT_DATASET,
               data_root: str | None = None, device: str = "cpu", refused: str = "",
-              notes: tuple[str, ...] = ()) -> Graded:
+              notes: tuple[str, ...] = (), hosts: sandboxes.Hosts | None = None) -> Graded:
     """Grade one submission: its checks, then its training run against the accuracy threshold
     on ``dataset``; never raises for anything the submission did. ``refused``: why the
     submission is not read at all (a link, not a regular file: :mod:`autograder.stages.find`),
-    graded 0 with that reason; ``notes`` are kept with its results."""
+    graded 0 with that reason; ``notes`` are kept with its results. ``hosts``: where the same
+    student's sandbox may already run (:func:`grade_batch`); by default a sandbox of its own."""
     try:
         return _grade_one(student, notebook, assignment_name, profile=profile, limits=limits, unsafe=unsafe,
-                          dataset=dataset, data_root=data_root, device=device, refused=refused, notes=notes)
+                          dataset=dataset, data_root=data_root, device=device, refused=refused, notes=notes,
+                          hosts=hosts)
     except Exception as e:  # noqa: BLE001 - whatever it was, it costs this submission only
         return failed(student, assignment_name, f"grading failed: {type(e).__name__}: {e}", dataset=dataset,
                       device=device, notes=notes)
@@ -73,8 +75,30 @@ def failed(student: str, assignment_name: str, reason: str, *, dataset: str = th
     return graded
 
 
+def grade_batch(items: list[tuple], **kwargs) -> list[Graded]:
+    """:func:`grade_one` for each item (``(student, notebook, assignment, refused, notes)``), in
+    order; consecutive submissions of one student are sessions of one sandbox (bubblewrap and
+    ``import torch`` paid once a student, not once a notebook: :class:`autograder.stages.sandbox.Host`)."""
+    hosts = sandboxes.Hosts()
+    try:
+        return [grade_one(student, notebook, assignment, refused=why, notes=notes, hosts=hosts, **kwargs)
+                for student, notebook, assignment, why, notes in items]
+    finally:
+        hosts.close()
+
+
+def per_student(todo: list[tuple]) -> list[list[tuple]]:
+    """``todo``'s items as one batch a student (in the order students first appear), each in
+    ``todo``'s order."""
+    batches: dict[str, list[tuple]] = {}
+    for item in todo:
+        batches.setdefault(item[0], []).append(item)
+    return list(batches.values())
+
+
 def _grade_one(student: str, notebook: Path | None, assignment_name: str, *, profile: str, limits, unsafe: bool,
-               dataset: str, data_root: str | None, device: str, refused: str, notes: tuple[str, ...]) -> Graded:
+               dataset: str, data_root: str | None, device: str, refused: str, notes: tuple[str, ...],
+               hosts: sandboxes.Hosts | None) -> Graded:
     start = time.perf_counter()
     assignment = checks.load(assignment_name)
     graded = Graded(student, assignment_name, [], assignment.max_points, notes=list(notes))
@@ -122,8 +146,9 @@ def _grade_one(student: str, notebook: Path | None, assignment_name: str, *, pro
         graded.seconds = time.perf_counter() - start
         return stopped or graded
     try:
-        sandbox = sandboxes.Sandbox(extracted.code, unsafe=unsafe, source_map=extracted.source_map,
-                                    limits=sandboxes.training_limits(limits or sandboxes.Limits(), assignment.threshold, device))
+        worker_limits = sandboxes.training_limits(limits or sandboxes.Limits(), assignment.threshold, device)
+        sandbox = sandboxes.Sandbox(extracted.code, unsafe=unsafe, source_map=extracted.source_map, limits=worker_limits,
+                                    host=hosts.get(student, worker_limits, unsafe) if hosts is not None else None)
     except Exception as e:  # noqa: BLE001 - the grader's fault, not the student's: say so
         return all_failed(f"the sandbox could not start ({type(e).__name__}: {e}); ask your instructor")
     with sandbox:
@@ -289,17 +314,22 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
         store(failed(student, assignment, NO_SUBMISSION, dataset=dataset, device=device), count=False)
     try:
         if executor is not None:
-            executor.grade(grade_one, todo, kwargs, store, lambda item, reason: store(failed(
+            executor.grade(grade_batch, todo, kwargs, store, lambda item, reason: store(failed(
                 item[0], item[2], reason, dataset=dataset, device=device, notes=item[4])), bar=bar)
         elif jobs <= 1:
-            for student, notebook, assignment, why, notes in todo:
-                store(grade_one(student, notebook, assignment, refused=why, notes=notes, **kwargs))
+            hosts = sandboxes.Hosts()
+            try:
+                for student, notebook, assignment, why, notes in [item for batch in per_student(todo) for item in batch]:
+                    store(grade_one(student, notebook, assignment, refused=why, notes=notes, hosts=hosts, **kwargs))
+            finally:
+                hosts.close()
         else:
-            grade_in_pool(grade_one, todo, jobs, kwargs, store,
+            grade_in_pool(grade_batch, per_student(todo), jobs, kwargs, store,
                           lambda item, e: store(failed(item[0], item[2], f"grading failed: the grading process died "
                                                        f"({type(e).__name__}: a worker of the pool ended abruptly, "
                                                        f"e.g. out of memory, while grading it)",
-                                                       dataset=dataset, device=device, notes=item[4])))
+                                                       dataset=dataset, device=device, notes=item[4])),
+                          batches=True)
     finally:
         bar.close()  # before anything else is printed (Ctrl-C's one line)
     everything = []
@@ -339,35 +369,38 @@ def die_with_parent() -> None:
         pass
 
 
-def grade_in_pool(fn: Callable, todo: list[tuple], jobs: int, kwargs: dict, done: Callable[[Graded], None],
-                  died: Callable[[tuple, BaseException], None]) -> None:
+def grade_in_pool(fn: Callable, todo: list, jobs: int, kwargs: dict, done: Callable[[Graded], None],
+                  died: Callable[[tuple, BaseException], None], *, batches: bool = False) -> None:
     """``fn(student, notebook, assignment, refused=…, notes=…, **kwargs)`` for every item of
-    ``todo``, ``jobs`` at a time in worker processes, ``done`` called with each result. A worker
-    that dies (BrokenProcessPool) costs only its submission: the pool is replaced, the items in
-    flight with it are graded again one at a time in a pool of their own, and ``died`` is called
-    for the one that kills its pool again."""
+    ``todo``, ``jobs`` at a time in worker processes, ``done`` called with each result; with
+    ``batches``, ``todo`` holds lists of items and ``fn(batch, **kwargs)`` returns their results
+    (:func:`grade_batch`). A worker that dies (BrokenProcessPool) costs only its submission: the
+    pool is replaced, the items in flight with it are graded again one at a time in a pool of
+    their own, and ``died`` is called for the one that kills its pool again."""
     queue = list(todo)
     while queue:
-        broken, queue = _pool_round(fn, queue, jobs, kwargs, done)
-        if len(broken) == 1:
-            died(*broken[0])
+        broken, queue = _pool_round(fn, queue, jobs, kwargs, done, batches)
+        items = [(item, e) for unit, e in broken for item in (unit if batches else [unit])]
+        if len(items) == 1:
+            died(*items[0])
         else:
-            for item, _ in broken:  # which of them killed it: each alone
-                again, _ = _pool_round(fn, [item], 1, kwargs, done)
+            for item, _ in items:  # which of them killed it: each alone
+                again, _ = _pool_round(fn, [[item] if batches else item], 1, kwargs, done, batches)
                 if again:
-                    died(*again[0])
+                    died(item, again[0][1])
 
 
-def _pool_round(fn: Callable, queue: list[tuple], jobs: int, kwargs: dict, done: Callable[[Graded], None]):
+def _pool_round(fn: Callable, queue: list, jobs: int, kwargs: dict, done: Callable[[Graded], None],
+                batches: bool = False):
     """Grade ``queue`` in one pool, at most ``jobs`` in flight, until it is empty or the pool
-    breaks; returns ([(item, error)] of the items in flight when it broke, the items not started)."""
+    breaks; returns ([(unit, error)] of the units in flight when it broke, the units not started)."""
     queue, broken, running = deque(queue), [], {}
     # spawn, not fork: forking a process that already runs threads (torch's, the output
     # drains) can deadlock the child
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=die_with_parent) as pool:
         try:
-            return _drain_pool(fn, pool, queue, broken, running, jobs, kwargs, done)
+            return _drain_pool(fn, pool, queue, broken, running, jobs, kwargs, done, batches)
         except KeyboardInterrupt:
             # Ctrl-C: the submissions in flight are abandoned, not waited for (their sandboxes die
             # with their pool worker: bubblewrap's --die-with-parent); finished ones are stored
@@ -378,31 +411,37 @@ def _pool_round(fn: Callable, queue: list[tuple], jobs: int, kwargs: dict, done:
 
 
 def _drain_pool(fn: Callable, pool: ProcessPoolExecutor, queue: deque, broken: list, running: dict, jobs: int,
-                kwargs: dict, done: Callable[[Graded], None]):
+                kwargs: dict, done: Callable[[Graded], None], batches: bool = False):
     """The body of :func:`_pool_round`, in ``pool``."""
     while queue or running:
         while queue and len(running) < jobs and not broken:
-            student, notebook, assignment, why, notes = item = queue.popleft()
+            unit = queue.popleft()
             try:
-                future = pool.submit(fn, student, notebook, assignment, refused=why, notes=notes, **kwargs)
+                if batches:
+                    future = pool.submit(fn, unit, **kwargs)
+                else:
+                    student, notebook, assignment, why, notes = unit
+                    future = pool.submit(fn, student, notebook, assignment, refused=why, notes=notes, **kwargs)
             except BrokenProcessPool as e:
-                broken.append((item, e))
+                broken.append((unit, e))
                 break
-            running[future] = item
+            running[future] = unit
         if not running:
             break
         finished, _ = wait(running, return_when=FIRST_COMPLETED)
         for future in finished:
-            item = running.pop(future)
+            unit = running.pop(future)
             try:
                 graded = future.result()
             except BrokenProcessPool as e:
-                broken.append((item, e))
+                broken.append((unit, e))
                 continue
             except Exception as e:  # noqa: BLE001 - e.g. a result that cannot be pickled back
-                student, _, assignment, _, notes = item
-                graded = failed(student, assignment, f"grading failed: {type(e).__name__}: {e}", notes=notes,
-                                dataset=kwargs.get("dataset", threshold.DEFAULT_DATASET),
-                                device=kwargs.get("device", "cpu"))
-            done(graded)
+                graded = [failed(student, assignment, f"grading failed: {type(e).__name__}: {e}", notes=notes,
+                                 dataset=kwargs.get("dataset", threshold.DEFAULT_DATASET),
+                                 device=kwargs.get("device", "cpu"))
+                          for student, _, assignment, _, notes in (unit if batches else [unit])]
+                graded = graded if batches else graded[0]
+            for one in (graded if batches else [graded]):
+                done(one)
     return broken, list(queue)

@@ -49,7 +49,7 @@ from autograder import registry  # noqa: E402
 from autograder.grade import grade_class  # noqa: E402
 from autograder.stages.sandbox import Limits  # noqa: E402
 
-ASSIGNMENTS = list(registry.MNIST)  # the MNIST parts
+ASSIGNMENTS = [a for a in registry.MNIST if a != "tp2b_modules"]  # the speed issue's three: tp1–tp3
 STUDENTS = ["correct", "buggy", "crash", "empty"]
 
 

@@ -2,10 +2,11 @@
 
 Started by :mod:`autograder.stages.sandbox` (inside bubblewrap, or bare with
 ``--unsafe-no-sandbox``) as ``python -m tpworker.worker``; it answers the grader on the two
-pipes of ``$TP_FDS`` and starts the student's process (:mod:`tpworker.student`, its child) with
-two pipes of its own and the shared argument memory (:mod:`tpworker.shared`), never with the
-grader's pipes. Before that it makes itself non-dumpable (``prctl(PR_SET_DUMPABLE, 0)``), so that
-the student's process, same uid but no capability, can neither ptrace it nor open its
+pipes of ``$TP_FDS``. It serves sessions, one a submission of the same student (:func:`main`):
+each in a fork of the first process (:func:`serve`), which forks the student's process
+(:mod:`tpworker.student`, its child, :func:`fork_student`) with two pipes of its own and the
+shared argument memory (:mod:`tpworker.shared`), never with the grader's pipes. Before that it
+makes itself non-dumpable (``prctl(PR_SET_DUMPABLE, 0)``), so that the student's process, same uid but no capability, can neither ptrace it nor open its
 ``/proc/<pid>/mem``, ``environ`` or ``fd/``. It imports only ``tpcheck`` and ``tpworker``, and never
 runs a line of the student's code: whatever the submission rewrites, it rewrites in its own process.
 
@@ -29,9 +30,11 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -82,9 +85,12 @@ class Student:
             except OSError:
                 pass
         env = {**os.environ, "TP_FDS": f"{req_r},{ans_w}", "TP_SHM": str(self.memory.fd), "TP_THREADS": str(threads)}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tpworker.student"], stdin=subprocess.DEVNULL, env=env,
-            pass_fds=(req_r, ans_w, self.memory.fd), close_fds=True, preexec_fn=_in_student)
+        if _threads() == 1:  # the usual case: forked, torch already imported (one import a sandbox, not two)
+            self.proc: subprocess.Popen | Forked = fork_student((req_r, ans_w), self.memory.fd, env)
+        else:  # forking a process that runs threads can deadlock the child: a fresh interpreter
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tpworker.student"], stdin=subprocess.DEVNULL, env=env,
+                pass_fds=(req_r, ans_w, self.memory.fd), close_fds=True, preexec_fn=_in_student)
         os.close(req_r)
         os.close(ans_w)
         self.requests, self.answers = req_w, ans_r
@@ -157,6 +163,19 @@ class Student:
         except ProcessLookupError:
             pass
 
+    def close(self) -> None:
+        """Reap the (killed) process and close its pipes and memory: a session served in the
+        driver's own process (:func:`main`'s fallback) leaves nothing behind."""
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        for fd in (self.requests, self.answers, self.memory.fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
 
 def _in_student() -> None:
     """In the student's process before exec: its own process group (stopped as one), killed
@@ -164,6 +183,83 @@ def _in_student() -> None:
     os.setpgid(0, 0)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+def _threads() -> int:
+    """How many threads this process runs (torch starts none at import when ``OMP_NUM_THREADS=1``)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 0  # unknown: not 1, so never forked
+
+
+class Forked:
+    """The student's process forked by :func:`fork_student`, as much of a ``Popen`` as the driver uses."""
+
+    def __init__(self, pid: int):
+        self.pid, self.returncode = pid, None
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            pid, status = os.waitpid(self.pid, 0 if deadline is None else os.WNOHANG)
+            if pid == self.pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+            elif time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"student process {self.pid}", timeout)
+            else:
+                time.sleep(0.01)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def fork_student(fds: tuple[int, int], memory_fd: int, env: dict[str, str]) -> Forked:
+    """The student's process as a fork of this one, which has imported torch already (an import
+    costs seconds of CPU; a fork, milliseconds). The child keeps only what an exec'd student's
+    process had: standard streams, its two pipes and the memory file (every other descriptor —
+    the grader's pipes above all — is closed before a line of the submission runs), the
+    environment ``env``, its own process group, death with the driver, and a dumpable flag (the
+    driver made itself non-dumpable; a fresh process would be dumpable again). The driver has read
+    nothing but the submission's own code when it forks, so its memory copied holds nothing else."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid:
+        return Forked(pid)
+    code = 70
+    try:
+        _in_student()
+        if os.getppid() != parent:  # the driver died before PR_SET_DEATHSIG took effect
+            os._exit(code)
+        keep = {0, 1, 2, *fds, memory_fd}
+        for name in os.listdir("/proc/self/fd"):
+            if int(name) not in keep:
+                try:
+                    os.close(int(name))
+                except OSError:
+                    pass  # the listing's own descriptor
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+        os.environ.clear()
+        os.environ.update(env)
+        from . import student
+
+        code = student.main(fds)
+    except BaseException:  # noqa: BLE001 - the child never returns into the driver's code
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001
+                pass
+        os._exit(code if isinstance(code, int) else 70)
 
 
 def _wait_stopped(pid: int) -> None:
@@ -359,6 +455,13 @@ def train(student: Student, functions: set[str], request: dict) -> dict:
 
 
 def main() -> int:
+    """The sandbox's first process: imports torch once, then serves one session a ``load`` (a
+    notebook of the same student: :func:`serve`, in a fork of this process pristine but for the
+    code it was sent) until the grader closes the pipes. After a session, inside bubblewrap, every
+    other process of the sandbox is killed and its writable folders are emptied, and only then is
+    the grader told ``ready``: the next session starts as in a new sandbox, without paying for one.
+    When that cannot be made sure, no ``ready``: the grader starts a new sandbox. A session whose
+    student's process died ends this process the same way, so the grader names the death."""
     requests, answers = (int(fd) for fd in os.environ.get("TP_FDS", "3,4").split(","))
     threads = int(os.environ.get("TP_THREADS", "1"))
     torch.set_num_threads(threads)
@@ -366,10 +469,119 @@ def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, signal.SIG_IGN)  # the student's process may signal us: it changes nothing
     make_undumpable()
-    load = _read(requests)
-    if load is None or load.get("op") != "load":
-        return 2
+    while True:
+        load = _read(requests)
+        if load is None:
+            return 0
+        if load.get("op") == "exit":  # the end of a session that had already ended (a load error)
+            continue
+        if load.get("op") != "load":
+            return 2
+        if _threads() == 1:
+            status_r, status_w = os.pipe()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                os.close(status_r)
+                code = 70
+                try:
+                    code = serve(requests, answers, load, threads, status_w)
+                finally:
+                    os._exit(code)
+            os.close(status_w)
+            ended = _read_status(status_r)
+            _, status = os.waitpid(pid, 0)
+            if not ended:  # its student's process died: so do we, the same way
+                _die_as(os.waitstatus_to_exitcode(status))
+        else:  # never fork a threaded process: the session here (its student's process exec'd)
+            code = serve(requests, answers, load, threads)
+            if code:
+                return code
+        if os.environ.get("TP_SANDBOX") == "bwrap" and not _fresh_sandbox():
+            return 0  # something of the last session survived: no next session in this sandbox
+        write_message(answers, {"ok": True, "ready": True})
+
+
+def _read_status(fd: int) -> bool:
+    """Whether a session ended as sessions end (its byte), not by the death of its process."""
+    try:
+        return os.read(fd, 1) == b"E"
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _die_as(code: int) -> None:
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    os._exit(code)
+
+
+WRITABLE = ("/tmp", "/dev/shm", "/scratch")  # the sandbox's tmpfs mounts (autograder.stages.sandbox)
+
+
+def _fresh_sandbox() -> bool:
+    """Inside bubblewrap only: no process left of the last session (bubblewrap is pid 1, this one
+    is ours; a daemon the student's code left behind is neither) and its tmpfs folders emptied;
+    False when some process could not be ended."""
+    me = os.getpid()
+    for attempt in range(51):
+        others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
+        if not others:
+            break
+        if attempt == 50:
+            return False
+        for pid in others:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            pass
+        time.sleep(0.01)
+    for folder in WRITABLE:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(folder, name)
+            for root, dirs, _files in os.walk(path):  # a folder made unwritable is made writable again
+                for d in dirs:
+                    try:
+                        os.chmod(os.path.join(root, d), 0o700, follow_symlinks=False)
+                    except OSError:
+                        pass
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    os.chmod(path, 0o700)
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.unlink(path)
+            except OSError:
+                pass
+    return True
+
+
+def serve(requests: int, answers: int, load: dict, threads: int, status: int | None = None) -> int:
+    """One session: the student's process loaded with ``load``'s code, then the grader's requests
+    until ``exit``. Ends by writing ``E`` on ``status`` (when given), unless the student's process
+    died: then this process dies the same way (:meth:`Student.die_alike`)."""
     student = Student(threads)
+
+    def ended(code: int = 0) -> int:
+        student.kill()
+        student.close()
+        if status is not None:
+            os.write(status, b"E")
+        return code
+
     try:
         student.send(load)
         raw = student.receive_raw()
@@ -377,12 +589,11 @@ def main() -> int:
         loaded = loads(raw[HEADER.size:])
         functions = set(loaded.get("functions") or ()) if loaded.get("ok") else set()
         if not loaded.get("ok"):
-            student.die_alike()
+            return ended()  # the grader asks nothing more of this session
         while True:
             request = _read(requests)
             if request is None or request.get("op") == "exit":
-                student.kill()
-                return 0
+                return ended()
             op = request.get("op")
             if op == "train" and request.get("name") in DRIVER_RECIPES:
                 try:

@@ -1,7 +1,8 @@
 """The student's process: runs a submission's code and answers the sandbox's driver, nothing else.
 
-Started by :mod:`tpworker.driver` (its parent, inside the same bubblewrap sandbox) as
-``python -m tpworker.student`` with two pipes of its own (``$TP_FDS``) and the shared argument
+Started by :mod:`tpworker.driver` (its parent, inside the same bubblewrap sandbox) as a fork of
+the driver that calls :func:`main` (torch is imported once a sandbox; ``python -m tpworker.student``
+where the driver runs threads), with two pipes of its own (``$TP_FDS``) and the shared argument
 memory (``$TP_SHM``, :mod:`tpworker.shared`); it never holds the grader's pipes. It imports only
 ``tpcheck`` and ``tpworker`` (torch, safetensors). Everything here can be rewritten by the
 submission it runs, which is why nothing it says is taken for more than it is:
@@ -36,8 +37,6 @@ from .recipes import RECIPES, ShallowTrainer, Trainer
 from .shared import Memory, keep_freed_memory
 from .wire import Shared
 
-REQUESTS, ANSWERS = (int(fd) for fd in os.environ.get("TP_FDS", "3,4").split(","))
-
 
 def error(e: BaseException) -> dict:
     tb = traceback.extract_tb(e.__traceback__)
@@ -52,11 +51,13 @@ def read_request(fd: int) -> dict | None:
         return None
 
 
-def main() -> int:
+def main(fds: tuple[int, int] | None = None) -> int:
+    """Answer the driver on the pipes ``fds`` (requests, answers), by default those of ``$TP_FDS``."""
+    requests, answers = fds or tuple(int(fd) for fd in os.environ.get("TP_FDS", "3,4").split(","))
     torch.set_num_threads(int(os.environ.get("TP_THREADS", "1")))
     keep_freed_memory()
     memory = Memory(int(os.environ["TP_SHM"])) if os.environ.get("TP_SHM") else None
-    load = read_request(REQUESTS)
+    load = read_request(requests)
     if load is None or load.get("op") != "load":
         return 2
     namespace: dict = {"__name__": "__submission__"}
@@ -65,13 +66,13 @@ def main() -> int:
         torch.manual_seed(0)
         exec(compile(load["source"], "<submission>", "exec"), namespace)  # noqa: S102 - the sandbox's purpose
         functions = sorted(k for k, v in namespace.items() if k not in before and callable(v))
-        write_message(ANSWERS, {"ok": True, "functions": functions})
+        write_message(answers, {"ok": True, "functions": functions})
     except BaseException as e:  # noqa: BLE001 - SystemExit at import included
-        write_message(ANSWERS, error(e))
+        write_message(answers, error(e))
         return 0
     trainers: dict[int, Trainer] = {}
     while True:
-        request = read_request(REQUESTS)
+        request = read_request(requests)
         if request is None or request.get("op") == "exit":
             return 0
         try:
@@ -79,9 +80,9 @@ def main() -> int:
         except BaseException as e:  # noqa: BLE001 - SystemExit inside a function included
             answer = error(e)
         try:
-            write_message(ANSWERS, answer)
+            write_message(answers, answer)
         except Exception as e:  # noqa: BLE001 - an output that cannot be encoded
-            write_message(ANSWERS, {"ok": False, "exc_type": "UnsendableResult", "message": str(e)[:500]})
+            write_message(answers, {"ok": False, "exc_type": "UnsendableResult", "message": str(e)[:500]})
 
 
 TRAINERS = {"deep": Trainer, "shallow": ShallowTrainer}  # the kinds of training state of ``open``

@@ -4,7 +4,7 @@ The scheduler is Slurm's, never ours (../shared/DESIGN.md, "Scale"): :class:`Slu
 is to be graded into chunks of ``chunk`` submissions and submits them as one Slurm job array
 (``array_parallelism`` tasks at a time) through submitit; two arrays when some parts train on a
 GPU (tp4_cnn with ``--device cuda``: ``--gpus-per-node``, ``gpus_per_job`` GPUs a task), the
-others on CPUs. Each task runs :func:`grade_chunk` on its node: the very ``grade_one`` of a local
+others on CPUs. Each task runs :func:`grade_chunk` on its node: the very ``grade_batch`` of a local
 run, submission by submission (``jobs`` at a time in a pool of its own when ``jobs`` > 1), in the
 same bubblewrap sandbox; ``--device cuda`` is checked there, on the node.
 
@@ -68,8 +68,8 @@ def needs_gpu(assignment: str, device: str) -> bool:
 
 
 def grade_chunk(fn: Callable, items: list[tuple], kwargs: dict, jobs: int = 1) -> list:
-    """On the node: ``fn(student, notebook, assignment, refused=…, notes=…, **kwargs)`` for each
-    item (``grade_one``, as locally), the results in a list. A GPU part on a node without a
+    """On the node: ``fn(items, **kwargs)`` (``grade_batch``, as locally: a student's notebooks
+    share a sandbox), the results in a list; with ``jobs``, a student a pool worker. A GPU part on a node without a
     visible GPU raises: that task fails (then is submitted again, then recorded)."""
     if any(item[1] is not None and needs_gpu(item[2], kwargs.get("device", "cpu")) for item in items):
         import torch
@@ -80,16 +80,15 @@ def grade_chunk(fn: Callable, items: list[tuple], kwargs: dict, jobs: int = 1) -
 
     torch.set_num_threads(1)  # as the CLI does: the checks' tensors are tiny
     results: list = []
-    if jobs <= 1:
-        for student, notebook, assignment, why, notes in items:
-            results.append(fn(student, notebook, assignment, refused=why, notes=notes, **kwargs))
-        return results
-    from autograder.grade import failed, grade_in_pool
+    from autograder.grade import failed, grade_in_pool, per_student
 
-    grade_in_pool(fn, items, jobs, kwargs, results.append,
+    if jobs <= 1:
+        return list(fn(items, **kwargs))
+    grade_in_pool(fn, per_student(items), jobs, kwargs, results.append,
                   lambda item, e: results.append(failed(
                       item[0], item[2], f"grading failed: the grading process died ({type(e).__name__})",
-                      dataset=kwargs.get("dataset", "mnist-sample"), device=kwargs.get("device", "cpu"), notes=item[4])))
+                      dataset=kwargs.get("dataset", "mnist-sample"), device=kwargs.get("device", "cpu"), notes=item[4])),
+                  batches=True)
     return results
 
 
@@ -184,6 +183,9 @@ class Slurm:
         self.run_folder = Path(self.folder) / time.strftime("%Y%m%d-%H%M%S")
         device = kwargs.get("device", "cpu")
         tasks: list[_Task] = []
+        from autograder.grade import per_student
+
+        todo = [item for batch in per_student(todo) for item in batch]  # a student's notebooks share a task's sandbox
         for gpu in (False, True):
             items = [item for item in todo if (item[1] is not None and needs_gpu(item[2], device)) == gpu]
             tasks += [_Task(items[i:i + self.chunk], gpu) for i in range(0, len(items), max(1, self.chunk))]

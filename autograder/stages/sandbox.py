@@ -1,6 +1,10 @@
 """A submission whose code runs in a bubblewrap sandbox: the grader's side of the trust boundary.
 
-One worker process per submission (restarted after a call that hangs or kills it):
+One sandbox per student (:class:`Host`), in which that student's submissions are graded one
+session after another, each session with a student's process of its own, and nothing of one
+session left for the next (processes killed, writable folders emptied, before the driver says
+``ready``); a sandbox of its own for a submission graded alone; a new sandbox after a call that
+hangs or kills the worker:
 
 - bubblewrap, itself started from an empty environment (its own process is pid 1 of the
   sandbox, and ``/proc/1/environ`` is readable there): new user, PID, network, IPC, UTS and
@@ -149,7 +153,8 @@ def bwrap_available() -> bool:
 class Sandbox:
     """A :class:`~autograder.submission.Submission` over a sandboxed worker."""
 
-    def __init__(self, source: str, *, limits: Limits = Limits(), unsafe: bool = False, source_map=None):
+    def __init__(self, source: str, *, limits: Limits = Limits(), unsafe: bool = False, source_map=None,
+                 host: Host | None = None):
         if not unsafe and shutil.which("bwrap") is None:
             raise SandboxUnavailable(
                 "bubblewrap (bwrap) is not installed: install it (apt-get install bubblewrap; "
@@ -165,24 +170,27 @@ class Sandbox:
         self.stdout = bytearray()
         self.stderr = bytearray()
         self.events: list[str] = []  # timeouts, crashes, restarts: for the feedback
-        self._proc: subprocess.Popen | None = None
         # functions that hung or killed their worker: not run again (shrinking a timeout would
         # cost a timeout per attempt); later calls fail at once with the same reason
         self._poisoned: dict[str, StudentRaised] = {}
         self._after_trial = False  # the worker was killed by a trial batch (invoke_many(trial=True))
         self._spent = 0.0
-        self._scratch = Path(tempfile.mkdtemp(prefix="tp-sandbox-"))
-        self._cgroup: cgroups.Group | None = None
-        # what bounds the worker as a whole: its cgroup version ("v1", "v2" or None: rlimits
-        # only), the controllers bounded, the size of each tmpfs (None: not capped)
-        self.bounds: dict[str, Any] = {}
-        self._requests: int | None = None
-        self._answers: int | None = None
+        # the sandbox this submission's session runs in: its own, or ``host`` (the same student's
+        # other notebooks, one after another) when that one was started with the same limits
+        self._own_host = host is None or (host.limits, host.unsafe) != (limits, unsafe)
+        self._host = Host(limits, unsafe) if self._own_host else host
         try:
             self._start()
         except BaseException:
             self.close()  # no worker, scratch folder or cgroup outlives a start that failed
             raise
+
+    # what bounds the worker as a whole: its cgroup version ("v1", "v2" or None: rlimits
+    # only), the controllers bounded, the size of each tmpfs (None: not capped)
+    bounds = property(lambda self: self._host.bounds)
+    _proc = property(lambda self: self._host.proc)
+    _scratch = property(lambda self: self._host.scratch)
+    _cgroup = property(lambda self: self._host.cgroup)
 
     # --- the Submission protocol ----------------------------------------------------------------
 
@@ -241,9 +249,9 @@ class Sandbox:
             raise self._poisoned[name]
         if not own_budget and self._spent >= self.limits.submission_seconds:
             raise StudentRaised(name, "TimeoutError", say("sandbox.used_up", seconds=f"{self.limits.submission_seconds:g}"))
-        if self._proc is None or self._proc.poll() is not None:
+        if not self._host.serving(self):
             self._restart()
-            if self._proc is None:
+            if not self._host.serving(self):
                 raise StudentRaised(name, "WorkerDied", str((self.load_error or {}).get("message", "")))
         start = time.monotonic()
         budget = seconds if own_budget else min(seconds, self.limits.submission_seconds - self._spent)
@@ -306,10 +314,12 @@ class Sandbox:
         return self.source_map.where(line)
 
     def close(self) -> None:
-        try:
-            self._kill()
-        finally:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+        """End this submission's session: its own sandbox is killed and removed; a shared one is
+        told to end the session and is kept only when it answers ``ready`` in time."""
+        if self._own_host:
+            self._host.close()
+        else:
+            self._host.end_session(self)
 
     def __enter__(self) -> Sandbox:
         return self
@@ -317,9 +327,132 @@ class Sandbox:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # --- the worker process ---------------------------------------------------------------------
+    # --- the session in its sandbox ------------------------------------------------------------
+
+    def _start(self) -> None:
+        if len(self.code.encode()) > self.limits.source_bytes:
+            self.load_error = {"exc_type": "SourceTooLarge",
+                               "message": say("sandbox.code_too_big", size=f"{len(self.code.encode()) / 2**20:.1f}",
+                                              limit=f"{self.limits.source_bytes / 2**20:g}")}
+            return
+        host = self._host
+        if not host.idle():
+            host.start()
+        host.sinks = (self.stdout, self.stderr)  # what it prints from now on is this submission's
+        deadline = time.monotonic() + self.limits.startup_seconds
+        try:
+            self._send({"op": "load", "source": self.code}, deadline)
+            answer = self._receive(deadline - time.monotonic())
+        except TimeoutError:
+            self._kill()
+            self.load_error = {"exc_type": "TimeoutError",
+                               "message": say("sandbox.load_too_long", seconds=f"{self.limits.startup_seconds:g}")}
+            return
+        except (EOFError, BrokenPipeError, OSError, ValueError):
+            code = self._kill(grace=1.0)
+            self.load_error = {"exc_type": "WorkerDied", "message": say("sandbox.process_died", what=_death(code))}
+            return
+        if answer.get("ok"):
+            self.functions = set(answer.get("functions") or ())
+            host.owner = self
+        else:
+            self.load_error = {k: answer.get(k) for k in ("exc_type", "message", "line")}
+            host.await_ready()  # the driver ended the session itself
+
+    def _restart(self) -> None:
+        if not self._after_trial:  # a trial batch's restart is no event of the submission's
+            self.events.append("worker restarted")
+        self._after_trial = False
+        functions, error = self.functions, self.load_error
+        self._kill()  # a worker that died by itself leaves its pipes and cgroup behind
+        self._start()
+        self.functions = self.functions or functions
+        self.load_error = self.load_error or error
+
+    def _send(self, message: dict, deadline: float) -> None:
+        self._host.send(message, deadline)
+
+    def _receive(self, timeout: float) -> dict:
+        return self._host.receive(timeout)
+
+    def _kill(self, grace: float = 0.0) -> int | None:
+        """Kill the sandbox (the shared one too: a session that hung or died leaves nothing to
+        trust in it) and return its exit status."""
+        return self._host.kill(grace)
 
     def _argv(self, fds: str) -> list[str]:
+        return self._host.argv(fds)
+
+
+class Host:
+    """One bubblewrap sandbox and its first process, :func:`tpworker.driver.main`, which serves
+    sessions — one submission's ``load`` and the requests after it — one at a time: the notebooks
+    of one student, who need no isolation from each other (different students always get
+    different hosts). Each session's student's process is new (a fork of a process that has read
+    nothing but that session's code), and between sessions the driver kills every other process
+    of the sandbox and empties its writable folders before it answers ``ready``; a host that does
+    not answer so, or whose session hung or died, is killed, and the next session gets a new one.
+    Bounds (cgroups, rlimits, mounts) are the host's: a session may share a host only when its
+    :class:`Limits` are the host's."""
+
+    def __init__(self, limits: Limits = Limits(), unsafe: bool = False):
+        self.limits, self.unsafe = limits, unsafe
+        self.proc: subprocess.Popen | None = None
+        self.cgroup: cgroups.Group | None = None
+        self.bounds: dict[str, Any] = {}
+        self.scratch: Path | None = None
+        self.owner: Sandbox | None = None  # the session being served, None when idle or stopped
+        self._ready = False  # started, or answered ``ready``: the next message may be a load
+        self.sinks: tuple[bytearray, bytearray] = (bytearray(), bytearray())
+        self._requests: int | None = None
+        self._answers: int | None = None
+
+    def idle(self) -> bool:
+        return self._ready and self.owner is None and self.proc is not None and self.proc.poll() is None
+
+    def serving(self, session: Sandbox) -> bool:
+        return self.owner is session and self.proc is not None and self.proc.poll() is None
+
+    def end_session(self, session: Sandbox, seconds: float = 10.0) -> None:
+        """``exit`` for ``session`` (when it is the one served) and its ``ready``; killed otherwise."""
+        if self.owner is not session:
+            return
+        self.owner = None
+        self._ready = False
+        try:
+            self.send({"op": "exit"}, time.monotonic() + seconds)
+        except (TimeoutError, OSError):
+            self.kill()
+            return
+        self.await_ready(seconds)
+
+    def await_ready(self, seconds: float = 10.0) -> None:
+        self.owner = None
+        self._ready = False
+        try:
+            answer = self.receive(seconds)
+        except (TimeoutError, EOFError, OSError, ValueError):
+            answer = {}
+        if answer.get("ok") is True and answer.get("ready") is True:
+            self._ready = True
+        else:
+            self.kill()
+
+    def __enter__(self) -> Host:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.kill()
+        finally:
+            if self.scratch is not None:
+                shutil.rmtree(self.scratch, ignore_errors=True)
+                self.scratch = None
+
+    def argv(self, fds: str) -> list[str]:
         python = sys.executable
         if self.unsafe:
             return [python, "-m", "tpworker.worker"]
@@ -329,8 +462,8 @@ class Sandbox:
                 "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr"]
         for path in ETC_FILES:
             argv += ["--ro-bind-try", path, path]
-        argv += ["--ro-bind", str(self._scratch / "etc" / "passwd"), "/etc/passwd",
-                 "--ro-bind", str(self._scratch / "etc" / "group"), "/etc/group",
+        argv += ["--ro-bind", str(self.scratch / "etc" / "passwd"), "/etc/passwd",
+                 "--ro-bind", str(self.scratch / "etc" / "group"), "/etc/group",
                  "--proc", "/proc", "--dev", "/dev", *size, "--tmpfs", "/dev/shm", *size, "--tmpfs", "/tmp",
                  *size, "--tmpfs", "/scratch"]
         gpu_env: list[str] = []
@@ -356,7 +489,7 @@ class Sandbox:
         for package in HIDDEN_PACKAGES:
             if (Path(site) / package).is_dir():
                 argv += ["--tmpfs", str(Path(site) / package)]
-        argv += ["--ro-bind", str(self._scratch / "pkg"), "/sandbox",
+        argv += ["--ro-bind", str(self.scratch / "pkg"), "/sandbox",
                  "--remount-ro", "/dev", "--remount-ro", "/",  # writable: the three tmpfs only
                  "--chdir", "/sandbox", "--clearenv",
                  "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/scratch",
@@ -364,33 +497,33 @@ class Sandbox:
                  "--setenv", "PYTHONPATH", "/sandbox",
                  "--setenv", "MPLBACKEND", "Agg", "--setenv", "TP_THREADS", str(self.limits.threads),
                  "--setenv", "OMP_NUM_THREADS", str(self.limits.threads), "--setenv", "TP_FDS", fds,
+                 "--setenv", "TP_SANDBOX", "bwrap",
                  *gpu_env, python, "-m", "tpworker.worker"]
         return argv
 
     def _prepare_scratch(self) -> None:
-        (self._scratch / "etc").mkdir(parents=True, exist_ok=True)
+        (self.scratch / "etc").mkdir(parents=True, exist_ok=True)
         uid, gid = os.getuid(), os.getgid()  # bubblewrap maps the grader's ids onto themselves
-        (self._scratch / "etc" / "passwd").write_text(f"student:x:{uid}:{gid}:student:/scratch:/bin/false\n")
-        (self._scratch / "etc" / "group").write_text(f"student:x:{gid}:\n")
+        (self.scratch / "etc" / "passwd").write_text(f"student:x:{uid}:{gid}:student:/scratch:/bin/false\n")
+        (self.scratch / "etc" / "group").write_text(f"student:x:{gid}:\n")
         root = Path(__file__).resolve().parents[2]
         for package in MOUNTED_PACKAGES:
             for source in (root / package).rglob("*.py"):
-                target = self._scratch / "pkg" / source.relative_to(root)
+                target = self.scratch / "pkg" / source.relative_to(root)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, target)
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """A new sandbox (the old one killed first), waiting for its first load."""
+        self.kill()
+        if self.scratch is None:
+            self.scratch = Path(tempfile.mkdtemp(prefix="tp-sandbox-"))
         self._prepare_scratch()
-        if len(self.code.encode()) > self.limits.source_bytes:
-            self.load_error = {"exc_type": "SourceTooLarge",
-                               "message": say("sandbox.code_too_big", size=f"{len(self.code.encode()) / 2**20:.1f}",
-                                              limit=f"{self.limits.source_bytes / 2**20:g}")}
-            return
-        self._cgroup = None if self.unsafe else cgroups.create(self.limits.sandbox_memory_bytes, self.limits.processes)
-        self.bounds = {"cgroup": self._cgroup.version if self._cgroup else None,
-                       "controllers": self._cgroup.controllers if self._cgroup else (),
+        self.cgroup = None if self.unsafe else cgroups.create(self.limits.sandbox_memory_bytes, self.limits.processes)
+        self.bounds = {"cgroup": self.cgroup.version if self.cgroup else None,
+                       "controllers": self.cgroup.controllers if self.cgroup else (),
                        "tmpfs_bytes": self.limits.tmpfs_bytes if not self.unsafe and bwrap_supports_size() else None}
-        limits, group = self.limits, self._cgroup
+        limits, group = self.limits, self.cgroup
 
         def in_child() -> None:  # runs in the child between fork and exec
             if group is not None:
@@ -409,50 +542,24 @@ class Sandbox:
         os.set_blocking(req_w, False)  # requests are written against a deadline (_send)
         fds = f"{req_r},{ans_w}"
         if self.unsafe:
-            env = {**os.environ, "PYTHONPATH": str(self._scratch / "pkg"), "TP_THREADS": str(limits.threads),
-                   "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "TP_FDS": fds}
+            env = {**os.environ, "PYTHONPATH": str(self.scratch / "pkg"), "TP_THREADS": str(limits.threads),
+                   "OMP_NUM_THREADS": str(limits.threads), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "TP_FDS": fds}
         else:
             env = dict(_BWRAP_ENV)  # the worker's own environment is set by --setenv after --clearenv
         try:
             # Only the two protocol pipes are inherited (close_fds): never another submission's.
-            self._proc = subprocess.Popen(
-                self._argv(fds), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            self.proc = subprocess.Popen(
+                self.argv(fds), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 pass_fds=(req_r, ans_w), close_fds=True, preexec_fn=in_child, start_new_session=True,
-                cwd=str(self._scratch / "pkg") if self.unsafe else None, env=env)
+                cwd=str(self.scratch / "pkg") if self.unsafe else None, env=env)
         finally:
             os.close(req_r)
             os.close(ans_w)
-        for stream, sink in ((self._proc.stdout, self.stdout), (self._proc.stderr, self.stderr)):
-            threading.Thread(target=_drain, args=(stream, sink, self.limits.output_bytes), daemon=True).start()
-        deadline = time.monotonic() + self.limits.startup_seconds
-        try:
-            self._send({"op": "load", "source": self.code}, deadline)
-            answer = self._receive(deadline - time.monotonic())
-        except TimeoutError:
-            self._kill()
-            self.load_error = {"exc_type": "TimeoutError",
-                               "message": say("sandbox.load_too_long", seconds=f"{self.limits.startup_seconds:g}")}
-            return
-        except (EOFError, BrokenPipeError, OSError, ValueError):
-            code = self._kill(grace=1.0)
-            self.load_error = {"exc_type": "WorkerDied", "message": say("sandbox.process_died", what=_death(code))}
-            return
-        if answer.get("ok"):
-            self.functions = set(answer.get("functions") or ())
-        else:
-            self.load_error = {k: answer.get(k) for k in ("exc_type", "message", "line")}
+        for index, stream in enumerate((self.proc.stdout, self.proc.stderr)):
+            threading.Thread(target=_drain, args=(stream, self, index, self.limits.output_bytes), daemon=True).start()
+        self._ready = True
 
-    def _restart(self) -> None:
-        if not self._after_trial:  # a trial batch's restart is no event of the submission's
-            self.events.append("worker restarted")
-        self._after_trial = False
-        functions, error = self.functions, self.load_error
-        self._kill()  # a worker that died by itself leaves its pipes and cgroup behind
-        self._start()
-        self.functions = self.functions or functions
-        self.load_error = self.load_error or error
-
-    def _send(self, message: dict, deadline: float) -> None:
+    def send(self, message: dict, deadline: float) -> None:
         """Write one request by ``deadline`` (TimeoutError): a worker that stops reading cannot
         hold the grader."""
         view = memoryview(framing.frame(message))
@@ -465,7 +572,7 @@ class Sandbox:
             except BlockingIOError:
                 continue
 
-    def _receive(self, timeout: float) -> dict:
+    def receive(self, timeout: float) -> dict:
         deadline = time.monotonic() + timeout
         return framing.read_message(lambda n: self._read(n, deadline), max_bytes=self.limits.answer_bytes)
 
@@ -482,10 +589,11 @@ class Sandbox:
             remaining -= len(chunk)
         return b"".join(chunks)
 
-    def _kill(self, grace: float = 0.0) -> int | None:
-        """Kill the worker's whole process group (after ``grace`` seconds for it to end by
+    def kill(self, grace: float = 0.0) -> int | None:
+        """Kill the sandbox's whole process group (after ``grace`` seconds for it to end by
         itself) and return its exit status."""
-        proc, self._proc = self._proc, None
+        proc, self.proc = self.proc, None
+        self.owner, self._ready = None, False
         code = None
         if proc is not None and grace > 0:
             try:
@@ -509,18 +617,41 @@ class Sandbox:
                 except OSError:
                     pass
                 setattr(self, fd_name, None)
-        group, self._cgroup = self._cgroup, None
+        group, self.cgroup = self.cgroup, None
         if group is not None and not group.remove(seconds=30):  # kills whatever is left in it first
             # processes the kernel is still reaping (a fork bomb on a loaded machine): keep trying
             threading.Thread(target=group.remove, kwargs={"seconds": 600}, daemon=True).start()
         return code
 
 
-def _drain(stream, sink: bytearray, cap: int) -> None:
+class Hosts:
+    """The sandbox of the student being graded, for :func:`autograder.grade.grade_batch`: the next
+    submission of the same student with the same limits is a session in it, anyone else's gets a
+    new one (the old one closed first)."""
+
+    def __init__(self):
+        self.host: Host | None = None
+        self.student: str | None = None
+
+    def get(self, student: str, limits: Limits, unsafe: bool) -> Host:
+        if self.host is None or self.student != student or (self.host.limits, self.host.unsafe) != (limits, unsafe):
+            self.close()
+            self.host, self.student = Host(limits, unsafe), student
+        return self.host
+
+    def close(self) -> None:
+        host, self.host, self.student = self.host, None, None
+        if host is not None:
+            host.close()
+
+
+def _drain(stream, host: Host, index: int, cap: int) -> None:
+    """Read the sandbox's stream ``index`` (stdout, stderr) into the sink of the session served now."""
     while True:
         chunk = stream.read1(1 << 16) if hasattr(stream, "read1") else stream.read(1 << 16)
         if not chunk:
             return
+        sink = host.sinks[index]
         room = cap - len(sink)
         if room > 0:
             sink.extend(chunk[:room])

@@ -329,9 +329,9 @@ def test_gpu_mode_keeps_its_binds(monkeypatch, tmp_path):
     (driver / "libcuda.so.1").write_bytes(b"")
     monkeypatch.setattr(module, "gpu_device_files", lambda: ["/dev/nvidia0", "/dev/nvidiactl"])
     monkeypatch.setenv("LD_LIBRARY_PATH", str(driver))
-    box = object.__new__(Sandbox)
-    box.unsafe, box.limits, box._scratch = False, Limits(gpu=True), tmp_path
-    argv = box._argv("3,4")
+    box = module.Host(Limits(gpu=True))
+    box.scratch = tmp_path
+    argv = box.argv("3,4")
     joined = " ".join(argv)
     assert "--dev-bind /dev/nvidia0 /dev/nvidia0" in joined and "--dev-bind /dev/nvidiactl /dev/nvidiactl" in joined
     assert "--ro-bind-try /sys /sys" in joined and f"--ro-bind {driver} {driver}" in joined
@@ -451,3 +451,90 @@ def test_cgroup_v2_is_created_inside_the_delegated_subtree(tmp_path):
     assert (child / "memory.max").read_text() == str(3 << 30)
     assert (child / "memory.swap.max").read_text() == "0" and (child / "pids.max").read_text() == "64"
     assert cgroups.create(1, 1, root=tmp_path / "nothing", self_cgroup="0::/\n") is None
+
+
+FDS = inspect.cleandoc("""
+    import os
+    def fds():
+        names = sorted(int(n) for n in os.listdir("/proc/self/fd"))
+        kinds = {}
+        for n in names:
+            try:
+                kinds[n] = os.readlink(f"/proc/self/fd/{n}")
+            except OSError:
+                kinds[n] = "?"
+        return [kinds[n] for n in names], os.environ["TP_FDS"], os.environ["TP_SHM"], open("/proc/self/cmdline").read()
+""")
+
+
+@pytest.mark.parametrize("unsafe", [False, True], ids=["sandbox", "unsafe"])
+def test_the_students_process_holds_only_its_own_descriptors(unsafe):
+    """The student's process is a fork of the driver (torch imported once a sandbox): of the
+    driver's descriptors it keeps its standard streams, its own two pipes and the argument memory,
+    never the pipes to the grader (writing there would be answering for the driver)."""
+    with Sandbox(FDS, limits=FAST, unsafe=unsafe) as sandbox:
+        assert sandbox.load_error is None, sandbox.load_error
+        links, tp_fds, shm, cmdline = sandbox.invoke("fds", ()).output
+    mine = {*map(int, tp_fds.split(",")), int(shm)}
+    assert "tpworker.worker" in cmdline  # forked from the driver, not a second interpreter
+    pipes = [link for link in links if link.startswith("pipe:")]
+    memory = [link for link in links if "tp-arguments" in link]
+    # 0 /dev/null, 1 and 2 the grader's output drains, the two pipes of its own, the memory, and
+    # the listing's own descriptor to /proc/self/fd
+    assert len(memory) == 1 and len(mine) == 3
+    assert len(links) == 7, links
+    assert len(pipes) == 4, links  # stdout, stderr, its requests, its answers: not the grader's two
+
+
+LEFTOVERS = inspect.cleandoc("""
+    import os, time
+    def leave():
+        open("/tmp/left", "w").write("x")
+        open("/dev/shm/left", "w").write("x")
+        os.makedirs("/scratch/d/e")
+        os.chmod("/scratch/d", 0o500)  # not writable: emptied all the same
+        pid = os.fork()
+        if pid == 0:
+            os.setsid()  # out of the student's process group
+            time.sleep(600)
+            os._exit(0)
+        return pid
+    def look():
+        names = os.listdir("/tmp") + os.listdir("/scratch") + os.listdir("/dev/shm")
+        return sorted(names), sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+    def die():
+        os._exit(3)
+""")
+
+
+def test_a_students_next_notebook_starts_as_in_a_new_sandbox():
+    """Two sessions of one host (one student's two notebooks): the second sees no process and
+    no file the first left, in the same bubblewrap sandbox (no second start)."""
+    from autograder.stages.sandbox import Host
+
+    with Host(FAST) as host:
+        with Sandbox(LEFTOVERS, limits=FAST, host=host) as first:
+            daemon = first.invoke("leave", ()).output
+            bwrap = host.proc.pid
+        assert host.idle()
+        with Sandbox(LEFTOVERS, limits=FAST, host=host) as second:
+            names, pids = second.invoke("look", ()).output
+        assert host.proc.pid == bwrap and host.idle()
+    assert names == ()
+    assert daemon not in pids and len(pids) == 4  # bubblewrap, the driver, this session, its student's process
+
+
+def test_a_session_that_dies_costs_its_sandbox_not_the_next_session():
+    from autograder.stages.sandbox import Host
+    from autograder.submission import StudentRaised
+
+    with Host(FAST) as host:
+        with Sandbox(LEFTOVERS, limits=FAST, host=host) as first:
+            bwrap = host.proc.pid
+            with pytest.raises(StudentRaised) as died:
+                first.invoke("die", ())
+        assert died.value.exc_type == "WorkerDied" and "3" in died.value.text
+        with Sandbox(LEFTOVERS, limits=FAST, host=host) as second:
+            assert second.load_error is None and second.invoke("look", ()).output[0] == ()
+            assert host.proc.pid != bwrap  # a new sandbox
+    assert host.proc is None
