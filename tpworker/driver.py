@@ -6,9 +6,10 @@ pipes of ``$TP_FDS``. It serves sessions, one a submission of the same student (
 each in a fork of the first process (:func:`serve`), which forks the student's process
 (:mod:`tpworker.student`, its child, :func:`fork_student`) with two pipes of its own and the
 shared argument memory (:mod:`tpworker.shared`), never with the grader's pipes. Before that it
-makes itself non-dumpable (``prctl(PR_SET_DUMPABLE, 0)``), so that the student's process, same uid but no capability, can neither ptrace it nor open its
-``/proc/<pid>/mem``, ``environ`` or ``fd/``. It imports only ``tpcheck`` and ``tpworker``, and never
-runs a line of the student's code: whatever the submission rewrites, it rewrites in its own process.
+makes itself non-dumpable (``prctl(PR_SET_DUMPABLE, 0)``), so that the student's process, same
+uid but no capability, can neither ptrace it nor open its ``/proc/<pid>/mem``, ``environ`` or
+``fd/`` (the student's process, a fork, is made dumpable again). It imports only ``tpcheck`` and
+``tpworker``, and never runs a line of the student's code: whatever the submission rewrites, it rewrites in its own process.
 
 - ``load``, ``probe``, and the ``train`` of a recipe that needs the student's classes (Part 4):
   relayed to the student's process and its answer relayed back (reported by that process).
