@@ -162,6 +162,9 @@ def _is_attribute_base(node: ast.Name, tree: ast.AST) -> bool:
     return isinstance(_parents(tree).get(id(node)), ast.Attribute)
 
 
+_VERDICTS: dict[tuple, tuple[str, bool]] = {}  # (policy, module, name) → (dotted name, forbidden by the module rule)
+
+
 class CallRecorder(TorchFunctionMode):
     """Records torch calls that break a policy while active (dynamic detection).
 
@@ -179,9 +182,14 @@ class CallRecorder(TorchFunctionMode):
         kwargs = kwargs or {}
         name = getattr(func, "__name__", "")
         module = getattr(func, "__module__", None) or ""
-        module = {"torch._C._nn": "torch.nn.functional", "torch._tensor": "torch.Tensor"}.get(module, module)
-        dotted = f"{module}.{name}" if module else name
-        if self.policy.forbids_module(dotted) or self.policy.forbids_module(module):
+        key = (self.policy, module, name)
+        verdict = _VERDICTS.get(key)
+        if verdict is None:  # the module test, once a function and policy (a call costs a dict lookup)
+            module = {"torch._C._nn": "torch.nn.functional", "torch._tensor": "torch.Tensor"}.get(module, module)
+            dotted = f"{module}.{name}" if module else name
+            verdict = _VERDICTS[key] = (dotted, bool(self.policy.forbids_module(dotted) or self.policy.forbids_module(module)))
+        dotted, forbidden = verdict
+        if forbidden:
             self.calls.append(dotted)
         elif name in self.policy.attributes:
             self.calls.append(f"Tensor.{name}")

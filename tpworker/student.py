@@ -135,6 +135,7 @@ def _answer(namespace: dict, memory: Memory | None, trainers: dict, request: dic
 
 
 def _views(memory: Memory | None, request: dict) -> list[torch.Tensor]:
+    _INDEX[:] = [None, {}]  # nothing of the last request is kept alive
     layout = request.get("layout") or []
     if not layout:
         return []
@@ -159,8 +160,9 @@ def _call(namespace: dict, request: dict, views: list[torch.Tensor]) -> dict:
         # the arguments as the function left them, each tensor still the one it was given named by
         # its place in the memory (the driver reads those itself); a slot it rebound, as it is.
         # "canary": a plain tensor and a non-leaf, whose flags the driver checks on arrival
+        index = _index_of(views)
         return {"ok": True, "forbidden": recorder.calls,
-                "data": {"output": output, "inputs_after": [_marked(a, views) for a in args],
+                "data": {"output": output, "inputs_after": [_marked(a, views, index) for a in args],
                          "canary": [torch.zeros(1), torch.zeros(1, requires_grad=True) * 1]}}
     except BaseException as e:  # noqa: BLE001 - SystemExit inside a function included
         return error(e)
@@ -201,16 +203,27 @@ def _realize(value: Any, views: list[torch.Tensor], lookup) -> Any:
     return copy.deepcopy(value)
 
 
-def _marked(value: Any, views: list[torch.Tensor]) -> Any:
+_INDEX: list = [None, {}]  # the views of the request being answered and their index (a map's calls share both)
+
+
+def _index_of(views: list[torch.Tensor]) -> dict[int, int]:
+    """``{id(view): its place}`` for ``views``, made once a request (not once a call of a map)."""
+    if _INDEX[0] is not views:
+        _INDEX[:] = [views, {id(v): i for i, v in enumerate(views)}]
+    return _INDEX[1]
+
+
+def _marked(value: Any, views: list[torch.Tensor], index: dict[int, int] | None = None) -> Any:
+    """``value`` with each tensor that is one of ``views`` (the very object) as its :class:`Shared`
+    index. ``index``: ``{id(view): its place}``, made once a call (``views`` holds them alive)."""
+    index = {id(v): i for i, v in enumerate(views)} if index is None else index
     if isinstance(value, torch.Tensor):
-        for i, v in enumerate(views):
-            if value is v:
-                return Shared(i)
-        return value
+        i = index.get(id(value))
+        return Shared(i) if i is not None and views[i] is value else value
     if type(value) is dict:
-        return {k: _marked(v, views) for k, v in value.items()}
+        return {k: _marked(v, views, index) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_marked(v, views) for v in value]
+        return [_marked(v, views, index) for v in value]
     return value
 
 

@@ -173,3 +173,9 @@ def dies_for_one(student, notebook, assignment, *, refused="", notes=(), **kwarg
         os._exit(3)
     result = CheckResult(f"{assignment}.f.c", "c", "f", "passed", 1.0, 1.0, False)
     return Graded(student, assignment, [result], 1.0)
+
+
+def batch_dies_for_one(items, **kwargs) -> list[Graded]:
+    """:func:`dies_for_one` as :func:`autograder.grade.grade_batch` calls it: a student's items."""
+    return [dies_for_one(student, notebook, assignment, refused=why, notes=notes, **kwargs)
+            for student, notebook, assignment, why, notes in items]

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 import pytest
-from corpus_files import ATTACKS, BUGGY, CORRECT, HONEST, NON_UTF8, A, dies_for_one, write_class
+from corpus_files import ATTACKS, BUGGY, CORRECT, HONEST, NON_UTF8, A, batch_dies_for_one, dies_for_one, write_class
 from markupsafe import escape
 
 from autograder import checks
@@ -226,6 +226,19 @@ def test_a_dying_pool_worker_costs_only_its_submission():
     grade_in_pool(dies_for_one, todo, 2, {}, lambda g: done.append(g.student),
                   lambda item, e: died.append((item[0], type(e).__name__)))
     assert sorted(done) == ["a", "b", "c", "d"] and died == [("dies", "BrokenProcessPool")]
+
+
+def test_a_dying_pool_worker_costs_only_its_submission_when_a_student_is_a_batch():
+    """A student a pool worker (grade_batch): a notebook that kills its worker costs that notebook,
+    not the student's other notebooks nor anyone else's."""
+    todo = [(s, None, a, "", ()) for s in ("a", "b", "c") for a in ("one", "two")]
+    todo[3] = ("dies", None, "two", "", ())  # b's second notebook kills its worker
+    batches = [todo[0:2], todo[2:4], todo[4:6]]
+    done, died = [], []
+    grade_in_pool(batch_dies_for_one, batches, 2, {}, lambda g: done.append((g.student, g.assignment)),
+                  lambda item, e: died.append((item[0], item[2], type(e).__name__)), batches=True)
+    assert sorted(done) == [("a", "one"), ("a", "two"), ("b", "one"), ("c", "one"), ("c", "two")]
+    assert died == [("dies", "two", "BrokenProcessPool")]
 
 
 def test_the_example_notebooks_are_there():
