@@ -65,6 +65,43 @@ def test_a_non_leaf_arrives_as_a_non_leaf():
     assert [(t.is_leaf, t.requires_grad) for t in again] == [(t.is_leaf, t.requires_grad) for t in back]
 
 
+def test_tensors_travel_packed_one_entry_a_dtype():
+    """A map's hundreds of small tensors cost safetensors a few entries, not hundreds; each
+    arrives as a tensor of its own (not a view of the packed array)."""
+    data = [torch.full((2, 3), float(i)) for i in range(300)] + [torch.arange(4), torch.zeros(0, 2)]
+    payload = wire.dumps({"ok": True, "data": data})
+    header = wire._header(payload)
+    assert sorted(k for k in header if k != "__metadata__") == ["float32", "int64"]
+    back = wire.loads(payload)["data"]
+    assert all(torch.equal(b, d) and b.shape == d.shape and b._base is None for b, d in zip(back, data))
+    assert len({b.untyped_storage().data_ptr() for b in back[:300]}) == 300
+
+
+def _packed(table, arrays: dict[str, torch.Tensor], data) -> bytes:
+    from safetensors.torch import save
+
+    return save(arrays, metadata={"meta": json.dumps({"ok": True, "data": data, "tensors": table})})
+
+
+@pytest.mark.parametrize("table, data", [
+    ([["float32", 2, [3]]], {"tensor": 0}),  # beyond its array (4 elements)
+    ([["float32", -1, [2]]], {"tensor": 0}),  # a negative offset
+    ([["float32", 0, [-2, -2]]], {"tensor": 0}),  # negative sizes (whose product is 4)
+    ([["float32", 0, [1 << 40, 1 << 40]]], {"tensor": 0}),  # a product far beyond the array
+    ([["float32", 0, [1] * 33]], {"tensor": 0}),  # too many dimensions
+    ([["int64", 0, [1]]], {"tensor": 0}),  # no array of that dtype
+    ([["float32", 0, [1]]], {"tensor": 1}),  # no such entry
+    ([["float32", 0.5, [1]]], {"tensor": 0}),  # not an integer offset
+    ([["float32", 0, 4]], {"tensor": 0}),  # a shape that is not a list
+    ("table", {"tensor": 0}),  # a table that is not a list
+], ids=["beyond", "negative-offset", "negative-sizes", "huge", "dims", "dtype", "index", "float-offset",
+        "shape-not-list", "table-not-list"])
+def test_a_forged_table_is_refused(table, data):
+    payload = _packed(table, {"float32": torch.arange(4.0)}, data)
+    with pytest.raises(ValueError, match="malformed"):
+        wire.loads(payload)
+
+
 def test_relayed_opaque_and_shared_markers_keep_their_meaning():
     back = roundtrip([wire.Opaque("Liar"), wire.Shared(3)])
     assert back[0] == wire.Opaque("Liar") and back[1] == wire.Shared(3)
