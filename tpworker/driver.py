@@ -153,10 +153,7 @@ class Student:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             code = self.proc.wait()
-        if code < 0:
-            signal.signal(-code, signal.SIG_DFL)
-            os.kill(os.getpid(), -code)
-        os._exit(code)
+        _die_as(code)
 
     def kill(self) -> None:
         try:
@@ -515,6 +512,7 @@ def _read_status(fd: int) -> bool:
 
 
 def _die_as(code: int) -> None:
+    """End this process with exit status ``code`` (a negative one: by that signal)."""
     if code < 0:
         signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
