@@ -20,6 +20,7 @@ fails records why, and the class goes on. :func:`grade_class` runs the whole lis
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -356,17 +357,21 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
                        absent=absent, fresh=fresh)
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent: int | None = None) -> None:
     """Make this process get SIGKILL when its parent dies (Linux's PR_SET_PDEATHSIG): a pool
     worker outlives neither a grader killed with ``kill -9`` nor a Ctrl-C, and its sandbox dies
-    with it (bubblewrap's --die-with-parent)."""
+    with it (bubblewrap's --die-with-parent). ``parent`` is the pid the process was started by:
+    a parent that died before the signal was asked for (a worker still importing when the grader
+    is killed) sends none, so the process then kills itself rather than grade for nobody."""
     import ctypes
     import signal
 
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
     except (OSError, AttributeError):  # not Linux: the pool's own shutdown is all there is
-        pass
+        return
+    if parent is not None and os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def grade_in_pool(fn: Callable, todo: list, jobs: int, kwargs: dict, done: Callable[[Graded], None],
@@ -398,7 +403,7 @@ def _pool_round(fn: Callable, queue: list, jobs: int, kwargs: dict, done: Callab
     # spawn, not fork: forking a process that already runs threads (torch's, the output
     # drains) can deadlock the child
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=die_with_parent) as pool:
+                             initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         try:
             return _drain_pool(fn, pool, queue, broken, running, jobs, kwargs, done, batches)
         except KeyboardInterrupt:

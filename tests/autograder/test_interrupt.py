@@ -80,6 +80,32 @@ def test_kill_9_of_the_grader_leaves_no_worker(tmp_path):
             grader.kill()
 
 
+def test_a_pool_worker_whose_grader_died_while_it_started_dies_too(tmp_path):
+    """The race behind a pool worker that outlived ``kill -9``: the grader dies while the worker
+    still imports, before it asks for PR_SET_PDEATHSIG; no signal will ever come, so the worker
+    must see that its parent is gone and die rather than grade the work already in its pipe."""
+    go = tmp_path / "go"
+    worker = (f"import os, pathlib, sys, time\n"
+              f"sys.path.insert(0, {str(ROOT)!r})\n"
+              f"from autograder.grade import die_with_parent\n"
+              f"parent = int(sys.argv[1])\n"
+              f"while not pathlib.Path({str(go)!r}).exists(): time.sleep(0.05)\n"
+              f"die_with_parent(parent)\n"
+              f"time.sleep(60)\n")
+    grader = (f"import os, subprocess, sys\n"
+              f"quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+              f"print(subprocess.Popen([sys.executable, '-c', {worker!r}, str(os.getpid())], **quiet).pid)\n")
+    pid = int(subprocess.run([sys.executable, "-c", grader], capture_output=True, text=True,
+                             check=True).stdout)  # the "grader" has exited: the worker is an orphan
+    try:
+        assert alive(pid)
+        go.touch()
+        assert wait_for(lambda: not alive(pid), 20), "the orphaned worker is still running"
+    finally:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_ctrl_c_stops_keeps_finished_results_and_says_so(tmp_path):
     """Ctrl-C (SIGINT to the terminal's process group) with --jobs 2: the grader stops without
     grading the rest, every finished result stays readable, one line says what was kept."""
