@@ -357,7 +357,7 @@ def grade_class(submitted: Path, assignments: list[str], out: Path, *, jobs: int
                        absent=absent, fresh=fresh)
 
 
-def die_with_parent(parent: int | None = None) -> None:
+def die_with_parent(parent: int) -> None:
     """Make this process get SIGKILL when its parent dies (Linux's PR_SET_PDEATHSIG): a pool
     worker outlives neither a grader killed with ``kill -9`` nor a Ctrl-C, and its sandbox dies
     with it (bubblewrap's --die-with-parent). ``parent`` is the pid the process was started by:
@@ -370,7 +370,7 @@ def die_with_parent(parent: int | None = None) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
     except (OSError, AttributeError):  # not Linux: the pool's own shutdown is all there is
         return
-    if parent is not None and os.getppid() != parent:
+    if os.getppid() != parent:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
